@@ -14,7 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional
 
-__all__ = ["Position", "Element", "MapElement", "ListElement", "ScalarElement", "to_python"]
+__all__ = [
+    "Position",
+    "Element",
+    "MapElement",
+    "ListElement",
+    "ScalarElement",
+    "to_python",
+    "from_python",
+]
 
 
 @dataclass(frozen=True)
@@ -113,3 +121,28 @@ class MapElement(Element):
 def to_python(element: Element) -> Any:
     """Strip positions: plain dicts, lists and scalars."""
     return element.to_python()
+
+
+def from_python(value: Any, pos: Optional[Position] = None) -> Element:
+    """Wrap plain JSON-like values (dict/list/str/int/float/bool/None) as
+    elements, all carrying ``pos``.  For values that come from commands or
+    tests rather than from a file (Kea's ``<string>`` / ``<wire>`` origin)."""
+    if isinstance(value, dict):
+        return MapElement(
+            {str(k): from_python(v, pos) for k, v in value.items()},
+            pos,
+            {str(k): pos for k in value} if pos is not None else {},
+        )
+    if isinstance(value, (list, tuple)):
+        return ListElement([from_python(v, pos) for v in value], pos)
+    if isinstance(value, bool):
+        return ScalarElement("boolean", value, pos)
+    if isinstance(value, int):
+        return ScalarElement("integer", value, pos)
+    if isinstance(value, float):
+        return ScalarElement("real", value, pos)
+    if isinstance(value, str):
+        return ScalarElement("string", value, pos)
+    if value is None:
+        return ScalarElement("null", None, pos)
+    raise TypeError(f"not a JSON value: {value!r}")
