@@ -1,0 +1,128 @@
+"""
+``twistd kea4``: command-line options in ``kea-dhcp4``'s habits, and the
+wiring of the service tree.  Nothing here decides anything about DHCP.
+
+    twistd -n --pidfile= kea4 -c kea-dhcp4.conf [-p 67] [-P 68]
+    twistd kea4 -t kea-dhcp4.conf      # check the configuration and exit
+    twistd kea4 -v | -V                # version
+
+Tests: tests/test_tap.py
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional, TextIO
+
+from twisted.application import service
+from twisted.logger import Logger
+from twisted.python import usage
+
+import kea_twisted
+from kea_twisted.config.errors import ConfigError
+
+__all__ = ["Options", "makeService", "check_config"]
+
+log = Logger()
+
+
+def check_config(path: str, out: TextIO, err: TextIO, stage=None):
+    """Stage ``path`` as ``kea-dhcp4 -t`` does; return the model or None.
+
+    Kea prints grammar errors to stderr as ``Syntax check failed with: …``
+    and semantic ones as ``Error encountered: …`` [obs kea-dhcp4 2.2 -t].
+    """
+    if stage is None:
+        from kea_twisted.config.staging import stage_config_file as stage
+    try:
+        return stage(path)
+    except ConfigError as e:
+        err.write(e.kea_report() + "\n")
+        err.flush()
+        return None
+
+
+class Options(usage.Options):
+    """kea-dhcp4's flags, as a twistd subcommand."""
+
+    synopsis = "[-c FILE | -t FILE] [-p PORT] [-P PORT] [-v | -V]"
+    longdesc = "A DHCPv4 server reading kea-dhcp4's configuration (Dhcp4 JSON)."
+
+    optParameters = [
+        ["config", "c", None, "Configuration file (Kea's Dhcp4 JSON)."],
+        ["test", "t", None, "Check the configuration file and exit (0 valid, 1 not)."],
+        ["port", "p", 67, "UDP port the server listens on and sends from.", int],
+        ["client-port", "P", 68, "UDP port replies to clients are sent to.", int],
+    ]
+    optFlags = [
+        ["version", "v", "Print the version and exit."],
+        ["extended-version", "V", "Print the extended version and exit."],
+    ]
+
+    # Injected by tests; the real streams and exit otherwise.
+    stdout: TextIO = sys.stdout
+    stderr: TextIO = sys.stderr
+
+    def _exit(self, code: int) -> None:
+        raise SystemExit(code)
+
+    def postOptions(self) -> None:
+        # Everything that must not start a server happens here: twistd calls
+        # postOptions before it daemonizes or writes a PID file, so
+        # ``twistd kea4 -t`` works without -n and leaves no PID file behind.
+        if self["version"]:
+            self.stdout.write(kea_twisted.__version__ + "\n")
+            self._exit(0)
+            return
+        if self["extended-version"]:
+            import platform
+
+            import twisted
+
+            self.stdout.write(
+                f"{kea_twisted.__version__}\n"
+                f"kea_twisted on Python {platform.python_version()}, Twisted {twisted.__version__}\n"
+                "lease backends: memfile\n"
+            )
+            self._exit(0)
+            return
+        for key in ("port", "client-port"):
+            if not 0 < self[key] < 65536:
+                raise usage.UsageError(f"{key} must be between 1 and 65535")
+        if self["test"]:
+            config = check_config(self["test"], self.stdout, self.stderr)
+            self._exit(0 if config is not None else 1)
+            return
+        if not self["config"]:
+            raise usage.UsageError("a configuration file is required: -c FILE")
+        config = check_config(self["config"], self.stdout, self.stderr)
+        if config is None:
+            self._exit(1)
+            return
+        self.staged = config
+
+
+class _ReadyService(service.Service):
+    """Placeholder until the DHCPv4 engine is wired in: logs readiness."""
+
+    def __init__(self, config_path: str, server_port: int, client_port: int):
+        self.config_path = config_path
+        self.server_port = server_port
+        self.client_port = client_port
+
+    def startService(self) -> None:
+        super().startService()
+        log.info(
+            "{msgid} configuration {path} loaded; server port {server_port}, client port {client_port}",
+            msgid="DHCP4_CONFIG_COMPLETE",
+            path=self.config_path,
+            server_port=self.server_port,
+            client_port=self.client_port,
+        )
+
+
+def makeService(options: Options) -> service.IService:
+    """The service tree for one server; wiring only."""
+    top = service.MultiService()
+    _ReadyService(options["config"], options["port"], options["client-port"]).setServiceParent(top)
+    return top

@@ -1,0 +1,1 @@
+"""Tests for kea_twisted (trial)."""

@@ -1,0 +1,185 @@
+"""
+Tests for kea_twisted.tap and the twistd plugin: kea-dhcp4's command-line
+habits as a twistd subcommand.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+
+from twisted.application.service import IServiceMaker
+from twisted.plugin import getPlugins
+from twisted.python import usage
+from twisted.trial.unittest import SynchronousTestCase
+
+import kea_twisted
+from kea_twisted import tap
+from kea_twisted.config.errors import ConfigError
+from kea_twisted.config.element import Position
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+EXAMPLES = os.path.join(ROOT, "examples")
+
+
+class RecordingOptions(tap.Options):
+    """Options whose exit is recorded instead of raised."""
+
+    def __init__(self):
+        super().__init__()
+        self.stdout = io.StringIO()
+        self.stderr = io.StringIO()
+        self.exit_code = None
+
+    def _exit(self, code):
+        self.exit_code = code
+
+
+class OptionsTests(SynchronousTestCase):
+    def test_version(self):
+        """-v prints the bare version and exits 0, like kea-dhcp4 -v."""
+        options = RecordingOptions()
+        options.parseOptions(["-v"])
+        self.assertEqual(options.stdout.getvalue(), kea_twisted.__version__ + "\n")
+        self.assertEqual(options.exit_code, 0)
+
+    def test_extended_version(self):
+        """-V prints the version first, then details, and exits 0."""
+        options = RecordingOptions()
+        options.parseOptions(["-V"])
+        self.assertTrue(options.stdout.getvalue().startswith(kea_twisted.__version__ + "\n"))
+        self.assertEqual(options.exit_code, 0)
+
+    def test_defaults(self):
+        """Ports default to kea-dhcp4's 67 (server) and 68 (client)."""
+        options = RecordingOptions()
+        options.parseOptions(["-c", os.path.join(EXAMPLES, "kea4-local.json")])
+        self.assertEqual((options["port"], options["client-port"]), (67, 68))
+        self.assertIsNone(options.exit_code)
+
+    def test_ports(self):
+        """-p and -P set the server and client ports, as in kea-dhcp4."""
+        options = RecordingOptions()
+        options.parseOptions(
+            ["-c", os.path.join(EXAMPLES, "kea4-local.json"), "-p", "6767", "-P", "6868"]
+        )
+        self.assertEqual((options["port"], options["client-port"]), (6767, 6868))
+
+    def test_bad_port(self):
+        """A port outside 1..65535 is a usage error."""
+        self.assertRaises(usage.UsageError, RecordingOptions().parseOptions, ["-c", "x", "-p", "0"])
+        self.assertRaises(
+            usage.UsageError, RecordingOptions().parseOptions, ["-c", "x", "-p", "65536"]
+        )
+
+    def test_config_required(self):
+        """Without -c, -t, -v or -V there is nothing to run."""
+        self.assertRaises(usage.UsageError, RecordingOptions().parseOptions, [])
+
+    def test_check_good(self):
+        """-t on a valid configuration exits 0 and prints no error."""
+        options = RecordingOptions()
+        options.parseOptions(["-t", os.path.join(EXAMPLES, "kea4-local.json")])
+        self.assertEqual(options.exit_code, 0)
+        self.assertEqual(options.stderr.getvalue(), "")
+
+    def test_check_bad_syntax(self):
+        """-t prints grammar errors as kea-dhcp4 -t does and exits 1."""
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write('{"Dhcp4": {"valid-lifetime": 4000, "bogus": 1}}')
+        options = RecordingOptions()
+        options.parseOptions(["-t", path])
+        self.assertEqual(options.exit_code, 1)
+        # Observed on Kea 2.2.0: Syntax check failed with: e1.json:1.36-42:
+        # got unexpected keyword "bogus" in Dhcp4 map.
+        self.assertEqual(
+            options.stderr.getvalue(),
+            f'Syntax check failed with: {path}:1.36-42: got unexpected keyword "bogus" in Dhcp4 map.\n',
+        )
+
+    def test_check_bad_semantics(self):
+        """-t prints semantic errors as 'Error encountered: …' with the position."""
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write(
+                '{"Dhcp4": {"subnet4": [{"subnet": "10.0.0.0/24", "id": 1, '
+                '"pools": [{"pool": "10.0.1.1-10.0.1.5"}]}]}}'
+            )
+        options = RecordingOptions()
+        options.parseOptions(["-t", path])
+        self.assertEqual(options.exit_code, 1)
+        # Observed on Kea 2.2.0 (kea-dhcp4 -t).
+        self.assertEqual(
+            options.stderr.getvalue(),
+            "Error encountered: subnet configuration failed: a pool of type V4, with the "
+            "following address range: 10.0.1.1-10.0.1.5 does not match the prefix of a "
+            f"subnet: 10.0.0.0/24 to which it is being added ({path}:1:24)\n",
+        )
+
+    def test_check_uses_stage(self):
+        """check_config reports a ConfigError from staging in Kea's words."""
+        def stage(path):
+            raise ConfigError("boom", Position("f.json", 3, 4))
+
+        err = io.StringIO()
+        self.assertIsNone(tap.check_config("f.json", io.StringIO(), err, stage=stage))
+        self.assertEqual(err.getvalue(), "Error encountered: boom (f.json:3:4)\n")
+
+
+class PluginTests(SynchronousTestCase):
+    def test_plugin_listed(self):
+        """twistd finds the kea4 tap (a plugin that fails to import is skipped
+        silently by twisted.plugin, so look for it by name)."""
+        names = {maker.tapname for maker in getPlugins(IServiceMaker)}
+        self.assertIn("kea4", names)
+
+    def test_make_service(self):
+        """makeService builds a service tree from parsed options."""
+        options = RecordingOptions()
+        options.parseOptions(["-c", os.path.join(EXAMPLES, "kea4-local.json"), "-p", "6767"])
+        top = tap.makeService(options)
+        self.assertTrue(list(top))
+
+
+class TwistdCommandTests(SynchronousTestCase):
+    """The real ``twistd`` command, as an operator runs it."""
+
+    def _twistd(self, *args, cwd):
+        return subprocess.run(
+            [sys.executable, "-m", "twisted", *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    def test_check_without_n_writes_no_pidfile(self):
+        """``twistd kea4 -t`` works without -n and leaves no twistd.pid."""
+        cwd = self.mktemp()
+        os.makedirs(cwd)
+        result = self._twistd("kea4", "-t", os.path.join(EXAMPLES, "kea4-local.json"), cwd=cwd)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(os.listdir(cwd), [])
+
+    def test_check_bad_exit_1(self):
+        """``twistd kea4 -t`` on a broken file exits 1 with Kea's message on stderr."""
+        cwd = self.mktemp()
+        os.makedirs(cwd)
+        path = os.path.join(cwd, "bad.json")
+        with open(path, "w") as f:
+            f.write('{"Dhcp6": {}}')
+        result = self._twistd("kea4", "-t", path, cwd=cwd)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("Syntax check failed with:", result.stderr)
+        self.assertEqual(sorted(os.listdir(cwd)), ["bad.json"])
+
+    def test_help_lists_kea4(self):
+        """``twistd --help`` lists the kea4 command."""
+        cwd = self.mktemp()
+        os.makedirs(cwd)
+        result = self._twistd("--help", cwd=cwd)
+        self.assertIn("kea4", result.stdout)
