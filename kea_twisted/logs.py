@@ -1,0 +1,338 @@
+"""
+Kea's ``loggers`` on top of ``twisted.logger``.
+
+Operators search Kea's logs by message ID (``DHCP4_LEASE_ALLOC``,
+``DHCP4_PACKET_NAK_0001``…) and by logger name (``kea-dhcp4.packets``), and
+configure output per logger name with a severity, a debug level and a list of
+outputs (stdout, stderr, syslog, a file with rotation).  This module keeps
+those semantics:
+
+* code logs through ``twisted.logger.Logger(namespace=...)`` with one of
+  Kea's logger names as the namespace (see :func:`kea_logger`), a ``msgid``
+  field and, for debug events, a ``debuglevel`` field (Kea's ``DBG_*``
+  constants are below);
+* :class:`KeaLogObserver` routes each event to the most specific configured
+  logger (``kea-dhcp4.packets`` falls back to ``kea-dhcp4``), filters by
+  severity and debug level as Kea does, formats with Kea's log4cplus pattern
+  (``%D{%Y-%m-%d %H:%M:%S.%q} %-5p [%c/%i.%t] %m\\n`` by default) and writes
+  to the outputs.  Until :meth:`KeaLogObserver.configure` is called events
+  are buffered, as Kea buffers log messages until its configuration is read
+  (``logger_manager_impl.cc`` ``createBufferAppender``).
+
+Tests: tests/test_logs.py
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, IO, List, Optional, Sequence, Tuple
+
+from twisted.logger import ILogObserver, LogLevel, Logger, formatEvent
+from zope.interface import implementer
+
+__all__ = [
+    "ROOT_LOGGER",
+    "DBG_START",
+    "DBG_COMMAND",
+    "DBG_TRACE_BASIC",
+    "DBG_TRACE_BASIC_DATA",
+    "DBG_TRACE_DETAIL",
+    "DBG_TRACE_DETAIL_DATA",
+    "kea_logger",
+    "OutputSpec",
+    "LoggerSpec",
+    "KeaLogObserver",
+    "format_pattern",
+    "DEFAULT_CONSOLE_PATTERN",
+    "DEFAULT_FILE_PATTERN",
+    "DEFAULT_SYSLOG_PATTERN",
+]
+
+ROOT_LOGGER = "kea-dhcp4"
+
+# Kea's debug levels (src/lib/log/log_dbglevels.h; dhcp4_log.cc maps its
+# DBG_DHCP4_* names onto these).
+DBG_START = 0
+DBG_COMMAND = 10
+DBG_TRACE_BASIC = 40
+DBG_TRACE_BASIC_DATA = 45
+DBG_TRACE_DETAIL = 50
+DBG_TRACE_DETAIL_DATA = 55
+
+# Kea's default layouts (src/lib/log/output_option.cc).
+DEFAULT_CONSOLE_PATTERN = "%D{%Y-%m-%d %H:%M:%S.%q} %-5p [%c/%i.%t] %m\n"
+DEFAULT_FILE_PATTERN = DEFAULT_CONSOLE_PATTERN
+DEFAULT_SYSLOG_PATTERN = "%-5p [%c.%t] %m\n"
+
+# Kea severities, least to most severe; NONE silences a logger.
+_SEVERITY_RANK = {"DEBUG": 10, "INFO": 20, "WARN": 30, "ERROR": 40, "FATAL": 50, "NONE": 100}
+_LEVEL_TO_SEVERITY = {
+    LogLevel.debug: "DEBUG",
+    LogLevel.info: "INFO",
+    LogLevel.warn: "WARN",
+    LogLevel.error: "ERROR",
+    LogLevel.critical: "FATAL",
+}
+
+
+def kea_logger(name: str) -> Logger:
+    """A Twisted logger publishing under Kea's logger ``name``.
+
+    ``kea_logger("packets")`` and ``kea_logger("kea-dhcp4.packets")`` are the
+    same logger (Kea prefixes child names with the daemon's root name).
+    """
+    if name != ROOT_LOGGER and not name.startswith(ROOT_LOGGER + "."):
+        name = f"{ROOT_LOGGER}.{name}"
+    return Logger(namespace=name)
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """One entry of a logger's ``output_options`` / ``output-options``."""
+
+    output: str = "stdout"
+    flush: bool = True
+    maxsize: int = 10240000
+    maxver: int = 1
+    pattern: str = ""
+
+
+@dataclass(frozen=True)
+class LoggerSpec:
+    """One entry of ``loggers``: Kea's defaults are INFO, debuglevel 0."""
+
+    name: str
+    severity: str = "INFO"
+    debuglevel: int = 0
+    output_options: Tuple[OutputSpec, ...] = field(default_factory=lambda: (OutputSpec(),))
+
+
+_PATTERN_TOKEN = re.compile(r"%(-?)(\d*)([a-zA-Z%])(\{[^}]*\})?")
+
+
+def format_pattern(
+    pattern: str,
+    *,
+    when: float,
+    severity: str,
+    logger: str,
+    message: str,
+    pid: int,
+    thread: int,
+) -> str:
+    """Render a log4cplus ``PatternLayout`` subset as Kea uses it.
+
+    ``%D{fmt}``/``%d{fmt}`` local/UTC time through strftime with ``%q`` for
+    milliseconds, ``%p`` severity, ``%c`` logger name, ``%i`` process id,
+    ``%t`` thread id, ``%m`` message, ``%n`` newline, ``%%``; a ``-`` flag
+    and a width pad like printf.
+    """
+
+    def render(match: "re.Match[str]") -> str:
+        left, width, conv, arg = match.groups()
+        if conv == "%":
+            text = "%"
+        elif conv in "Dd":
+            fmt = (arg or "{%Y-%m-%d %H:%M:%S,%q}")[1:-1]
+            tm = time.localtime(when) if conv == "D" else time.gmtime(when)
+            millis = f"{int((when % 1) * 1000):03d}"
+            text = time.strftime(fmt.replace("%q", millis), tm)
+        elif conv == "p":
+            text = severity
+        elif conv == "c":
+            text = logger
+        elif conv == "i":
+            text = str(pid)
+        elif conv == "t":
+            text = str(thread)
+        elif conv == "m":
+            text = message
+        elif conv == "n":
+            text = "\n"
+        else:
+            return match.group(0)
+        if width:
+            n = int(width)
+            text = text.ljust(n) if left else text.rjust(n)
+        return text
+
+    return _PATTERN_TOKEN.sub(render, pattern)
+
+
+class _Sink:
+    """Where formatted lines go: a stream, a rotating file, or syslog."""
+
+    def __init__(self, spec: OutputSpec, streams: Dict[str, IO[str]], opener: Callable[..., IO[str]]):
+        self.spec = spec
+        self._file: Optional[IO[str]] = None
+        self._stream: Optional[IO[str]] = None
+        self._syslog_facility: Optional[str] = None
+        out = spec.output
+        if out in ("stdout", "stderr"):
+            self._stream = streams[out]
+            self.pattern = spec.pattern or DEFAULT_CONSOLE_PATTERN
+        elif out == "syslog" or out.startswith("syslog:"):
+            self._syslog_facility = out.partition(":")[2] or "user"
+            self.pattern = spec.pattern or DEFAULT_SYSLOG_PATTERN
+        else:
+            self._opener = opener
+            self._file = opener(out, "a")
+            self.pattern = spec.pattern or DEFAULT_FILE_PATTERN
+
+    def write(self, line: str, severity: str) -> None:
+        if self._stream is not None:
+            self._stream.write(line)
+            if self.spec.flush:
+                self._stream.flush()
+        elif self._file is not None:
+            self._file.write(line)
+            if self.spec.flush:
+                self._file.flush()
+            self._maybe_rotate()
+        elif self._syslog_facility is not None:
+            _write_syslog(self._syslog_facility, severity, line)
+
+    def _maybe_rotate(self) -> None:
+        # log4cplus RollingFileAppender: past maxsize, file -> file.1 -> … ->
+        # file.<maxver>; Kea treats maxsize 0 as "never rotate".
+        spec = self.spec
+        if not spec.maxsize or self._file is None:
+            return
+        try:
+            size = self._file.tell()
+        except (OSError, ValueError):
+            return
+        if size < spec.maxsize:
+            return
+        self._file.close()
+        path = spec.output
+        for index in range(max(spec.maxver, 1) - 1, 0, -1):
+            older = f"{path}.{index}"
+            if os.path.exists(older):
+                os.replace(older, f"{path}.{index + 1}")
+        os.replace(path, f"{path}.1")
+        self._file = self._opener(path, "a")
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+_SYSLOG_PRIORITY = {"DEBUG": 7, "INFO": 6, "WARN": 4, "ERROR": 3, "FATAL": 2}
+
+
+def _write_syslog(facility: str, severity: str, line: str) -> None:
+    import syslog
+
+    code = getattr(syslog, "LOG_" + facility.upper(), syslog.LOG_USER)
+    syslog.openlog(ROOT_LOGGER, 0, code)
+    syslog.syslog(_SYSLOG_PRIORITY.get(severity, 6), line.rstrip("\n"))
+
+
+@implementer(ILogObserver)
+class KeaLogObserver:
+    """Routes Twisted log events through Kea's ``loggers`` configuration.
+
+    :param streams: ``{"stdout": …, "stderr": …}``, replaceable in tests.
+    :param opener: opens log files (``open`` by default).
+    :param buffer_limit: events kept before :meth:`configure`; Kea's buffer
+        is unbounded, ours is bounded so a daemon that never configures
+        cannot grow without end.
+    """
+
+    def __init__(
+        self,
+        streams: Optional[Dict[str, IO[str]]] = None,
+        opener: Callable[..., IO[str]] = open,
+        pid: Optional[int] = None,
+        buffer_limit: int = 10000,
+    ):
+        self._streams = streams or {"stdout": sys.stdout, "stderr": sys.stderr}
+        self._opener = opener
+        self._pid = os.getpid() if pid is None else pid
+        self._specs: Optional[Dict[str, LoggerSpec]] = None
+        self._sinks: Dict[str, List[_Sink]] = {}
+        self._buffer: List[dict] = []
+        self._buffer_limit = buffer_limit
+
+    def configure(self, loggers: Sequence[LoggerSpec]) -> None:
+        """Apply a (new) ``loggers`` list and flush buffered events.
+
+        With no entry for the root logger Kea logs INFO to stdout, so that
+        default is added when the configuration has none.
+        """
+        for sinks in self._sinks.values():
+            for sink in sinks:
+                sink.close()
+        specs = {spec.name: spec for spec in loggers}
+        specs.setdefault(ROOT_LOGGER, LoggerSpec(ROOT_LOGGER))
+        self._specs = specs
+        self._sinks = {
+            name: [_Sink(out, self._streams, self._opener) for out in spec.output_options]
+            for name, spec in specs.items()
+        }
+        buffered, self._buffer = self._buffer, []
+        for event in buffered:
+            self(event)
+
+    def close(self) -> None:
+        for sinks in self._sinks.values():
+            for sink in sinks:
+                sink.close()
+        self._sinks = {}
+
+    def _spec_for(self, name: str) -> Tuple[str, LoggerSpec]:
+        """The most specific configured logger for ``name`` (Kea's child
+        loggers inherit their parent's settings unless configured)."""
+        assert self._specs is not None
+        probe = name
+        while True:
+            spec = self._specs.get(probe)
+            if spec is not None:
+                return probe, spec
+            if "." not in probe:
+                return ROOT_LOGGER, self._specs[ROOT_LOGGER]
+            probe = probe.rsplit(".", 1)[0]
+
+    def __call__(self, event: dict) -> None:
+        if self._specs is None:
+            if len(self._buffer) < self._buffer_limit:
+                self._buffer.append(event)
+            return
+        namespace = event.get("log_namespace") or ROOT_LOGGER
+        if namespace != ROOT_LOGGER and not namespace.startswith(ROOT_LOGGER + "."):
+            # Twisted's own events (reactor start, ports) go to the root.
+            namespace = ROOT_LOGGER
+        configured, spec = self._spec_for(namespace)
+        severity = _LEVEL_TO_SEVERITY.get(event.get("log_level"), "INFO")
+        if event.get("log_failure") is not None and severity == "INFO":
+            severity = "ERROR"
+        if _SEVERITY_RANK[severity] < _SEVERITY_RANK.get(spec.severity.upper(), 20):
+            return
+        if severity == "DEBUG" and int(event.get("debuglevel", 0)) > spec.debuglevel:
+            return
+        message = formatEvent(event)
+        msgid = event.get("msgid")
+        if msgid and not message.startswith(msgid):
+            message = f"{msgid} {message}"
+        failure = event.get("log_failure")
+        if failure is not None:
+            message = f"{message}\n{failure.getTraceback()}"
+        when = event.get("log_time") or time.time()
+        for sink in self._sinks.get(configured, ()):
+            line = format_pattern(
+                sink.pattern,
+                when=when,
+                severity=severity,
+                logger=namespace,
+                message=message,
+                pid=self._pid,
+                thread=threading.get_ident(),
+            )
+            sink.write(line, severity)
