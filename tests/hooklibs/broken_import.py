@@ -1,0 +1,3 @@
+"""Test hook library file that fails while being imported."""
+
+raise RuntimeError("cannot import me")
