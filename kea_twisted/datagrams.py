@@ -42,6 +42,8 @@ class Arrival:
     :ivar socket_type: ``udp`` or ``raw``.
     :ivar received: the reactor time it arrived (for ``secs``-free timing,
         statistics and HA's ``max-ack-delay`` bookkeeping).
+    :ivar remote_mac: for raw sockets, the frame's source MAC (Kea's
+        ``mac-sources`` "raw").
     """
 
     iface: str
@@ -52,6 +54,7 @@ class Arrival:
     to_broadcast: bool = False
     socket_type: str = "udp"
     received: float = 0.0
+    remote_mac: Optional[bytes] = None
 
 
 @dataclass(frozen=True)
@@ -63,8 +66,10 @@ class Reply:
         255.255.255.255:68, yiaddr:68 …).
     :ivar iface: interface to send on (the one the query arrived on).
     :ivar source_addr: source address (the receiving socket's address).
-    :ivar dest_mac: for raw sockets, the Ethernet destination (Kea uses the
-        client's chaddr for every frame, broadcasts included); None on UDP.
+    :ivar dest_mac: for raw sockets, an explicit Ethernet destination.  Leave
+        it None: the edge then uses the query frame's source MAC, as Kea
+        copies the query's remote hardware address into the response
+        (``copyDefaultFields``) — the relay's MAC for relayed queries.
     """
 
     data: bytes

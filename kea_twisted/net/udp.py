@@ -1,0 +1,260 @@
+"""
+The UDP edge: one ``Dhcp4Protocol`` per (interface, address) socket, as Kea's
+``PktFilterInet`` opens them for ``"dhcp-socket-type": "udp"``.
+
+A datagram in becomes ``handler.receive(data, Arrival(...))``; the
+:class:`~kea_twisted.datagrams.Reply` that comes back (at once or through a
+Deferred, e.g. a query parked by HA) is written to ``(dest_addr, dest_port)``.
+Nothing the handler does, raises or errbacks reaches the reactor: it is
+logged with ``log.failure`` (``DHCP4_PACKET_PROCESS_EXCEPTION``).
+
+What Kea 2.2 does with a UDP socket, and so do we [src
+``src/lib/dhcp/pkt_filter_inet.cc``, ``cfg_iface.cc``; obs spec/dhcp4.md §13]:
+
+* the socket is bound to the interface address and the server port, never to
+  0.0.0.0: it receives only datagrams sent to that address, so
+  ``Arrival.local_addr`` is the bound address and ``to_broadcast`` is always
+  False.  Kea asks for ``IP_PKTINFO`` but, bound like this, the destination
+  it reports is always the bound address; we do not need ``recvmsg`` (which
+  Twisted's ``udp.Port`` does not use) for anything.
+* no ``SO_BROADCAST`` and no ``SO_BINDTODEVICE``: Kea sets both only on
+  broadcast-capable sockets, and ``CfgIface::openSockets`` never asks for
+  broadcast in UDP mode.  So a reply to 255.255.255.255 fails with
+  ``EACCES`` ("Permission denied"), which Kea logs as
+  ``DHCP4_PACKET_SEND_FAIL`` and we do too [obs].  (Not setting it also
+  keeps a socket bound to 127.0.0.x from ever routing a broadcast out of a
+  real interface.)  :func:`open_udp_socket` takes ``broadcast=True`` and
+  ``bind_to_device=True`` for callers that want them anyway.
+* no ``SO_REUSEADDR``: a second server on the same address and port fails
+  to bind, as Kea's does ("Failed to bind socket …"), instead of silently
+  sharing the port.
+
+The socket is created, configured and bound here, then handed to the
+reactor with ``IReactorSocket.adoptDatagramPort`` (``listenUDP`` gives no
+chance to set options before ``bind``).
+
+Tests: tests/test_net_udp.py
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from ipaddress import IPv4Address
+from typing import Any, Callable, Optional, Tuple
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IListeningPort, IReactorSocket, IReactorTime
+from twisted.internet.protocol import DatagramProtocol
+
+from kea_twisted.datagrams import Arrival, Drop, IPacketHandler, Reply
+from kea_twisted.logs import DBG_TRACE_BASIC, kea_logger
+
+__all__ = [
+    "Dhcp4Protocol",
+    "open_udp_socket",
+    "listen_udp",
+    "handle_datagram",
+    "log_send_fail",
+    "packet_label",
+    "bind_error_text",
+    "SO_BINDTODEVICE",
+]
+
+SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
+
+packets_log = kea_logger("packets")
+dhcp4_log = kea_logger("dhcp4")
+
+
+def packet_label(data: bytes) -> str:
+    """Kea's packet label (``Pkt4::getLabel``) as far as the fixed header
+    tells it: ``[hwtype=1 00:11:22:33:44:55], tid=0x1``.  Used only in edge
+    log lines (send failures); the engine has the full label with the
+    client-id."""
+    if len(data) < 44:
+        return "[no info]"
+    htype, hlen = data[1], min(data[2], 16)
+    xid = int.from_bytes(data[4:8], "big")
+    hw = ":".join(f"{b:02x}" for b in data[28 : 28 + hlen])
+    return f"[hwtype={htype} {hw}], tid=0x{xid:x}"
+
+
+def handle_datagram(
+    handler: IPacketHandler,
+    data: bytes,
+    arrival: Arrival,
+    send: Callable[[Reply], None],
+) -> None:
+    """Give one datagram to the engine and ``send`` whatever reply comes back.
+
+    The engine promises never to raise; the edge still guards, as Twisted's
+    ``DNSDatagramProtocol.datagramReceived`` does: an exception, an errback
+    or an unexpected outcome is logged and the datagram is forgotten.
+    """
+    packets_log.debug(
+        "{msgid} received buffer from {remote_addr}:{remote_port} to {local_addr}:{local_port} over interface {iface}",
+        msgid="DHCP4_BUFFER_RECEIVED",
+        debuglevel=DBG_TRACE_BASIC,
+        remote_addr=str(arrival.remote_addr),
+        remote_port=arrival.remote_port,
+        local_addr=str(arrival.local_addr),
+        local_port=arrival.local_port,
+        iface=arrival.iface,
+    )
+    try:
+        outcome = handler.receive(data, arrival)
+    except Exception:
+        packets_log.failure(
+            "{msgid} exception occurred during packet processing",
+            msgid="DHCP4_PACKET_PROCESS_EXCEPTION",
+        )
+        return
+    if isinstance(outcome, Deferred):
+        outcome.addCallback(_deliver, send)
+        outcome.addErrback(
+            lambda f: packets_log.failure(
+                "{msgid} exception occurred during packet processing",
+                failure=f,
+                msgid="DHCP4_PACKET_PROCESS_EXCEPTION",
+            )
+        )
+    else:
+        _deliver(outcome, send)
+
+
+def _deliver(outcome: Any, send: Callable[[Reply], None]) -> None:
+    if isinstance(outcome, Reply):
+        send(outcome)
+    elif not isinstance(outcome, Drop):
+        packets_log.error(
+            "{msgid} exception occurred during packet processing: unexpected outcome {outcome!r}",
+            msgid="DHCP4_PACKET_PROCESS_STD_EXCEPTION",
+            outcome=outcome,
+        )
+
+
+def log_send_fail(reply: Reply, reason: object) -> None:
+    """Kea's ``DHCP4_PACKET_SEND_FAIL`` for ``reply``."""
+    packets_log.error(
+        "{msgid} {label}: failed to send DHCPv4 packet: {reason}",
+        msgid="DHCP4_PACKET_SEND_FAIL",
+        label=packet_label(reply.data),
+        reason=str(reason),
+        dest_addr=str(reply.dest_addr),
+        dest_port=reply.dest_port,
+    )
+
+
+class Dhcp4Protocol(DatagramProtocol):
+    """One UDP service socket: moves bytes between the wire and the engine.
+
+    :param handler: the engine (:class:`~kea_twisted.datagrams.IPacketHandler`).
+    :param iface: the interface this socket serves (``lo``, ``eth0``).
+    :param local_addr: the address the socket is bound to (the server
+        identifier, spec/dhcp4.md §4).
+    :param local_port: the server port (67, or ``-p``).
+    :param clock: for ``Arrival.received``; the global reactor if None.
+    """
+
+    def __init__(
+        self,
+        handler: IPacketHandler,
+        iface: str,
+        local_addr: IPv4Address,
+        local_port: int,
+        clock: Optional[IReactorTime] = None,
+    ) -> None:
+        self.handler = handler
+        self.iface = iface
+        self.local_addr = IPv4Address(local_addr)
+        self.local_port = local_port
+        if clock is None:
+            from twisted.internet import reactor as clock  # type: ignore[assignment]
+        self.clock = clock
+
+    def datagramReceived(self, data: bytes, addr: Tuple[str, int]) -> None:
+        try:
+            arrival = Arrival(
+                iface=self.iface,
+                local_addr=self.local_addr,
+                local_port=self.local_port,
+                remote_addr=IPv4Address(addr[0]),
+                remote_port=addr[1],
+                to_broadcast=False,
+                socket_type="udp",
+                received=self.clock.seconds(),
+            )
+        except ValueError:
+            packets_log.failure("{msgid} bad sender address {addr!r}", msgid="DHCP4_BUFFER_RECEIVE_FAIL", addr=addr)
+            return
+        handle_datagram(self.handler, data, arrival, self.sendReply)
+
+    def sendReply(self, reply: Reply) -> None:
+        """Write ``reply`` to its destination; a refusal by the kernel (no
+        ``SO_BROADCAST``, unreachable network …) is logged as Kea logs it and
+        the server carries on."""
+        if self.transport is None:
+            log_send_fail(reply, "socket closed")
+            return
+        try:
+            self.transport.write(reply.data, (str(reply.dest_addr), reply.dest_port))
+        except Exception as e:  # OSError, MessageLengthError, InvalidAddressError
+            log_send_fail(reply, e)
+
+
+def open_udp_socket(
+    iface: str,
+    addr: IPv4Address,
+    port: int,
+    *,
+    broadcast: bool = False,
+    bind_to_device: bool = False,
+) -> socket.socket:
+    """A non-blocking UDP socket bound to ``(addr, port)``, as Kea's
+    ``PktFilterInet::openSocket`` makes it in UDP mode.
+
+    ``bind_to_device`` needs root or CAP_NET_RAW; when the kernel refuses,
+    a warning is logged and the socket stays bound to the address only.
+    Raises ``OSError`` when the bind fails (address in use, not ours).
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        if bind_to_device:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, iface.encode() + b"\0")
+            except OSError as e:
+                dhcp4_log.warn(
+                    "{msgid} failed to open socket: SO_BINDTODEVICE {iface}: {reason}; bound to the address only",
+                    msgid="DHCP4_OPEN_SOCKET_FAIL",
+                    iface=iface,
+                    reason=e.strerror or str(e),
+                )
+        if broadcast:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        sock.bind((str(addr), port))
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def listen_udp(
+    reactor: IReactorSocket,
+    sock: socket.socket,
+    protocol: DatagramProtocol,
+) -> IListeningPort:
+    """Hand a bound socket to the reactor; our copy of the descriptor is
+    closed (the reactor keeps its own duplicate)."""
+    try:
+        return reactor.adoptDatagramPort(sock.fileno(), socket.AF_INET, protocol, 65536)
+    finally:
+        sock.close()
+
+
+def bind_error_text(sock_addr: IPv4Address, port: int, error: OSError) -> str:
+    """Kea's wording for a failed bind, plus the kernel's reason."""
+    reason = error.strerror or errno.errorcode.get(error.errno or 0, str(error))
+    return f"Failed to bind socket to {sock_addr}/port={port}: {reason}"
+
