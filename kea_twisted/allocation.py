@@ -1,0 +1,556 @@
+"""
+Kea 2.2's allocation engine for DHCPv4 (spec/dhcp4.md §3.2, §6, §7;
+``alloc_engine.cc``): which address a client is offered or given.
+
+Pure: runtime views of subnets and pools (built once per configuration by
+the engine), a lease store with a synchronous API (the in-process memfile),
+and ``now``.  No reactor.
+
+The order of preference and every odd corner follow Kea's code:
+
+* ``discover_lease4``: the reserved address, the client's existing lease
+  (even if it asks for another address), the requested address, then the
+  iterative allocator — which is advanced by every DISCOVER although nothing
+  is stored;
+* ``request_lease4``: a reserved address asked by someone else is refused,
+  an address leased to another client is refused, an address outside every
+  allowed pool is "unknown" (silence, not NAK), the own lease is extended,
+  otherwise the requested address or the next free one is allocated and the
+  client's previous lease deleted.
+
+Tests: tests/test_allocation.py
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from ipaddress import IPv4Address, IPv4Network
+from typing import Callable, Collection, Dict, List, Optional, Protocol, Sequence, Tuple
+
+__all__ = [
+    "PoolRuntime",
+    "SubnetRuntime",
+    "NetworkRuntime",
+    "ReservationView",
+    "AllocationContext",
+    "AllocationResult",
+    "AllocationEngine",
+    "ISyncLeaseStore",
+]
+
+
+class ISyncLeaseStore(Protocol):
+    """What the allocator needs of the lease store (in-process, synchronous)."""
+
+    def get_lease4(self, address: IPv4Address): ...
+    def get_leases4_by_client_id(self, client_id: bytes) -> Sequence: ...
+    def get_leases4_by_hwaddr(self, hwaddr: bytes) -> Sequence: ...
+    def add_lease(self, lease) -> bool: ...
+    def update_lease(self, lease) -> None: ...
+    def delete_lease(self, lease) -> bool: ...
+
+
+@dataclass(eq=False)
+class PoolRuntime:
+    """A pool with the iterative allocator's per-pool cursor.
+
+    Kea starts a pool's cursor at its first address marked "not valid", so
+    the first pick returns the first address itself (``pool.h``).
+    """
+
+    first: int
+    last: int
+    client_class: Optional[str] = None
+    model: object = None
+    last_allocated: int = 0
+    valid: bool = False
+
+    def __post_init__(self) -> None:
+        self.last_allocated = self.first
+
+    @property
+    def capacity(self) -> int:
+        return self.last - self.first + 1
+
+    def in_range(self, address: int) -> bool:
+        return self.first <= address <= self.last
+
+    def supports(self, classes: Collection[str]) -> bool:
+        return not self.client_class or self.client_class in classes
+
+    def set_last(self, address: int) -> None:
+        self.last_allocated = address
+        self.valid = True
+
+
+@dataclass(eq=False)
+class NetworkRuntime:
+    """A shared network: its subnets in id order and its class guard."""
+
+    name: str
+    client_class: Optional[str] = None
+    subnets: List["SubnetRuntime"] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class SubnetRuntime:
+    """A subnet as the allocator sees it (effective, inherited values)."""
+
+    id: int
+    prefix: IPv4Network
+    pools: List[PoolRuntime]
+    match_client_id: bool = True
+    reservations_global: bool = False
+    reservations_in_subnet: bool = True
+    reservations_out_of_pool: bool = False
+    client_class: Optional[str] = None
+    network: Optional[NetworkRuntime] = None
+    model: object = None
+    # Kea initialises the subnet cursor to the last address of the prefix,
+    # which no pool normally contains (subnet.cc).
+    last_allocated: int = -1
+    # Order of the last allocator use, for getPreferredSubnet (Kea keeps a
+    # timestamp; only the order matters).
+    last_allocated_order: int = 0
+
+    def __post_init__(self) -> None:
+        self.pools.sort(key=lambda p: p.first)
+        if self.last_allocated < 0:
+            self.last_allocated = int(self.prefix.broadcast_address)
+
+    def supports(self, classes: Collection[str]) -> bool:
+        if self.network is not None and self.network.client_class and self.network.client_class not in classes:
+            return False
+        return not self.client_class or self.client_class in classes
+
+    def pool_for(self, address: int, classes: Optional[Collection[str]] = None) -> Optional[PoolRuntime]:
+        for pool in self.pools:
+            if pool.in_range(address) and (classes is None or pool.supports(classes)):
+                return pool
+        return None
+
+    def in_pool(self, address: int, classes: Optional[Collection[str]] = None) -> bool:
+        return self.pool_for(address, classes) is not None
+
+    def pool_capacity(self, classes: Collection[str]) -> int:
+        return sum(p.capacity for p in self.pools if p.supports(classes))
+
+    def next_subnet(self, first: "SubnetRuntime", classes: Optional[Collection[str]] = None):
+        """Kea's ``Subnet4::getNextSubnet``: the next subnet of the shared
+        network after this one (by id, wrapping), skipping those the classes
+        exclude; None after a full circle or without a network."""
+        network = self.network
+        if network is None or not network.subnets:
+            return None
+        subnets = network.subnets
+        current = self
+        for _ in range(len(subnets)):
+            index = subnets.index(current)
+            candidate = subnets[(index + 1) % len(subnets)]
+            if candidate.id == first.id:
+                return None
+            if classes is None or candidate.supports(classes):
+                return candidate
+            current = candidate
+        return None
+
+
+@dataclass(frozen=True)
+class ReservationView:
+    """A host reservation as the allocator needs it."""
+
+    identifier_type: str
+    identifier: bytes
+    ipv4_address: Optional[IPv4Address] = None
+    model: object = None
+
+
+GLOBAL_SUBNET_ID = 0
+
+
+@dataclass
+class AllocationContext:
+    """Kea's ClientContext4, the parts allocation uses.
+
+    :ivar hosts: reservations found for this client, by subnet id
+        (``GLOBAL_SUBNET_ID`` for a global one).
+    :ivar host_identifiers: the client's identifiers ``(type, bytes)`` in
+        ``host-reservation-identifiers`` order.
+    :ivar valid_lifetime: computes the granted lifetime for a subnet
+        (class lifetimes, the client's hint: kea_twisted.lifetimes).
+    """
+
+    subnet: SubnetRuntime
+    classes: Collection[str]
+    hwaddr: bytes
+    client_id: Optional[bytes]
+    requested_address: Optional[IPv4Address]
+    now: int
+    valid_lifetime: Callable[[SubnetRuntime], int]
+    fake_allocation: bool = False
+    hosts: Dict[int, ReservationView] = field(default_factory=dict)
+    host_identifiers: Sequence[Tuple[str, bytes]] = ()
+    hostname: str = ""
+    fqdn_fwd: bool = False
+    fqdn_rev: bool = False
+    # Filled in by the engine:
+    old_lease: object = None
+    conflicting_lease: object = None
+    unknown_requested_addr: bool = False
+
+
+@dataclass(frozen=True)
+class AllocationResult:
+    lease: object  # Lease4 or None
+    subnet: SubnetRuntime
+    old_lease: object = None
+    unknown_requested_addr: bool = False
+
+
+class AllocationEngine:
+    """Kea's AllocEngine for DHCPv4 with its iterative allocator.
+
+    :param store: the in-process lease store (synchronous API).
+    :param reserved_by_address: ``(subnet_id, address) -> ReservationView``
+        for ``addressReserved``.
+    :param lease_factory: builds a Lease4 (keeps this module independent of
+        the lease class's constructor details).
+    """
+
+    def __init__(
+        self,
+        store: ISyncLeaseStore,
+        reserved_by_address: Dict[Tuple[int, IPv4Address], ReservationView],
+        lease_factory: Callable[..., object],
+    ):
+        self._store = store
+        self._reserved = reserved_by_address
+        self._lease = lease_factory
+        self._order = 0
+
+    # -- the iterative allocator --------------------------------------
+
+    def _touch(self, subnet: SubnetRuntime, address: int) -> int:
+        subnet.last_allocated = address
+        self._order += 1
+        subnet.last_allocated_order = self._order
+        return address
+
+    def pick_address(self, subnet: SubnetRuntime, classes: Collection[str]) -> int:
+        """Kea 2.2's ``IterativeAllocator::pickAddressInternal``."""
+        pools = subnet.pools
+        last = subnet.last_allocated
+        first_index = None
+        index = len(pools)
+        for i, pool in enumerate(pools):
+            if not pool.supports(classes):
+                continue
+            if first_index is None:
+                first_index = i
+            if pool.in_range(last):
+                index = i
+                break
+        if first_index is None:
+            raise LookupError("No allowed pools defined in selected subnet")
+        if index == len(pools):
+            index = first_index
+        retrying = False
+        while True:
+            if retrying:
+                while index < len(pools) and not pools[index].supports(classes):
+                    index += 1
+                if index == len(pools):
+                    break
+            pool = pools[index]
+            last = pool.last_allocated
+            valid = pool.valid
+            if not valid and last == pool.first:
+                pool.set_last(last)
+                return self._touch(subnet, last)
+            if valid and not pool.in_range(last):
+                valid = False
+                pool.valid = False
+                pool.set_last(pool.first)
+            if valid:
+                candidate = last + 1
+                if pool.in_range(candidate):
+                    pool.set_last(candidate)
+                    return self._touch(subnet, candidate)
+                pool.valid = False
+            index += 1
+            retrying = True
+        # Past the last allowed pool: every allowed pool starts over.
+        for pool in pools[first_index:]:
+            if pool.supports(classes):
+                pool.last_allocated = pool.first
+                pool.valid = False
+        first = pools[first_index]
+        first.set_last(first.first)
+        return self._touch(subnet, first.first)
+
+    # -- helpers --------------------------------------------------------
+
+    def _client_id_for(self, subnet: SubnetRuntime, ctx: AllocationContext) -> Optional[bytes]:
+        return ctx.client_id if subnet.match_client_id else None
+
+    def _subnets_include_match_client_id(self, first: SubnetRuntime, classes) -> bool:
+        subnet = first
+        while subnet is not None:
+            if subnet.match_client_id:
+                return True
+            subnet = subnet.next_subnet(first, classes)
+        return False
+
+    def find_client_lease(self, ctx: AllocationContext):
+        """The client's existing lease in the subnet or its shared network
+        (by client-id where match-client-id, then by hw-address); moves
+        ``ctx.subnet`` to the lease's subnet."""
+        original = ctx.subnet
+        classes = ctx.classes
+        if ctx.client_id and self._subnets_include_match_client_id(original, classes):
+            leases = self._store.get_leases4_by_client_id(ctx.client_id)
+            subnet = original
+            while subnet is not None:
+                if subnet.match_client_id:
+                    for lease in leases:
+                        if lease.subnet_id == subnet.id:
+                            ctx.subnet = subnet
+                            return lease
+                subnet = subnet.next_subnet(original, classes)
+        if ctx.hwaddr:
+            leases = self._store.get_leases4_by_hwaddr(ctx.hwaddr)
+            subnet = original
+            while subnet is not None:
+                client_id = self._client_id_for(subnet, ctx)
+                for lease in leases:
+                    if lease.subnet_id == subnet.id and lease.belongs_to(client_id, ctx.hwaddr):
+                        ctx.subnet = subnet
+                        return lease
+                subnet = subnet.next_subnet(original, classes)
+        return None
+
+    def in_allowed_pool(self, ctx: AllocationContext, address: IPv4Address) -> bool:
+        value = int(address)
+        subnet = ctx.subnet
+        first = ctx.subnet
+        while subnet is not None:
+            if subnet.in_pool(value, ctx.classes):
+                ctx.subnet = subnet
+                return True
+            subnet = subnet.next_subnet(first, ctx.classes)
+        return False
+
+    def address_reserved(self, address: IPv4Address, ctx: AllocationContext) -> bool:
+        """Reserved for another client in the current subnet (Kea's
+        ``addressReserved``: only subnet reservations, and with
+        reservations-out-of-pool only addresses outside the pools)."""
+        subnet = ctx.subnet
+        if not subnet.reservations_in_subnet:
+            return False
+        if subnet.reservations_out_of_pool and subnet.in_pool(int(address)):
+            return False
+        host = self._reserved.get((subnet.id, address))
+        if host is None:
+            return False
+        for id_type, value in ctx.host_identifiers:
+            if id_type == host.identifier_type and value == host.identifier:
+                return False
+        return True
+
+    def has_address_reservation(self, ctx: AllocationContext) -> Optional[IPv4Address]:
+        """The client's reserved address usable here, or None; may move
+        ``ctx.subnet`` to the reservation's subnet."""
+        if not ctx.hosts:
+            return None
+        global_done = False
+        subnet = ctx.subnet
+        first = ctx.subnet
+        while subnet is not None:
+            if not global_done and subnet.reservations_global:
+                host = ctx.hosts.get(GLOBAL_SUBNET_ID)
+                if host is not None and host.ipv4_address is not None and int(host.ipv4_address):
+                    return host.ipv4_address
+                global_done = True
+            if subnet.reservations_in_subnet:
+                host = ctx.hosts.get(subnet.id)
+                if host is not None and host.ipv4_address is not None and int(host.ipv4_address):
+                    reserved = host.ipv4_address
+                    if not subnet.reservations_out_of_pool or not subnet.in_pool(int(reserved)):
+                        ctx.subnet = subnet
+                        return reserved
+            subnet = subnet.next_subnet(first, ctx.classes)
+        return None
+
+    def _new_lease(self, ctx: AllocationContext, address: IPv4Address):
+        subnet = ctx.subnet
+        return self._lease(
+            address=address,
+            hwaddr=ctx.hwaddr,
+            client_id=self._client_id_for(subnet, ctx),
+            valid_lifetime=ctx.valid_lifetime(subnet),
+            cltt=ctx.now,
+            subnet_id=subnet.id,
+            fqdn_fwd=ctx.fqdn_fwd,
+            fqdn_rev=ctx.fqdn_rev,
+            hostname=ctx.hostname,
+            state=0,
+        )
+
+    def _create(self, ctx: AllocationContext, address: IPv4Address):
+        lease = self._new_lease(ctx, address)
+        if ctx.fake_allocation:
+            return lease
+        return lease if self._store.add_lease(lease) else None
+
+    def _refresh(self, ctx: AllocationContext, lease):
+        """Kea's updateLease4Information: the lease now belongs to this
+        client in this subnet, from now, with the new lifetime."""
+        subnet = ctx.subnet
+        return replace(
+            lease,
+            subnet_id=subnet.id,
+            hwaddr=ctx.hwaddr,
+            client_id=self._client_id_for(subnet, ctx),
+            cltt=ctx.now,
+            valid_lifetime=ctx.valid_lifetime(subnet),
+            fqdn_fwd=ctx.fqdn_fwd,
+            fqdn_rev=ctx.fqdn_rev,
+            hostname=ctx.hostname,
+        )
+
+    def _reuse_expired(self, ctx: AllocationContext, expired):
+        lease = self._refresh(ctx, expired)
+        if not ctx.fake_allocation:
+            lease = replace(lease, state=0)
+            self._store.update_lease(lease)
+        return lease
+
+    def allocate_or_reuse(self, address: IPv4Address, ctx: AllocationContext):
+        ctx.conflicting_lease = None
+        existing = self._store.get_lease4(address)
+        if existing is None:
+            return self._create(ctx, address)
+        if existing.is_expired(ctx.now):
+            ctx.old_lease = replace(existing, hostname="", fqdn_fwd=False, fqdn_rev=False)
+            return self._reuse_expired(ctx, existing)
+        ctx.conflicting_lease = existing
+        return None
+
+    def renew(self, lease, ctx: AllocationContext):
+        ctx.old_lease = lease
+        renewed = self._refresh(ctx, lease)
+        if not ctx.fake_allocation:
+            renewed = replace(renewed, state=0)
+            self._store.update_lease(renewed)
+        return renewed
+
+    def allocate_unreserved(self, ctx: AllocationContext):
+        subnet = ctx.subnet
+        network = subnet.network
+        if network is not None:
+            subnet = ctx.subnet = self._preferred_subnet(network, subnet)
+        original = subnet
+        while subnet is not None:
+            attempts = subnet.pool_capacity(ctx.classes)
+            for _ in range(attempts):
+                candidate = IPv4Address(self.pick_address(subnet, ctx.classes))
+                existing = self._store.get_lease4(candidate)
+                lease = None
+                if existing is None:
+                    if not self.address_reserved(candidate, ctx):
+                        lease = self._create(ctx, candidate)
+                elif existing.is_expired(ctx.now) and not self.address_reserved(candidate, ctx):
+                    ctx.old_lease = existing
+                    lease = self._reuse_expired(ctx, existing)
+                if lease is not None:
+                    return lease
+            subnet = subnet.next_subnet(original, ctx.classes)
+            if subnet is not None:
+                ctx.subnet = subnet
+        return None
+
+    @staticmethod
+    def _preferred_subnet(network: NetworkRuntime, selected: SubnetRuntime) -> SubnetRuntime:
+        """Kea's getPreferredSubnet: among subnets with the same class guard,
+        the one the allocator used most recently."""
+        preferred = selected
+        for subnet in network.subnets:
+            if subnet.client_class != selected.client_class:
+                continue
+            if subnet.last_allocated_order > preferred.last_allocated_order:
+                preferred = subnet
+        return preferred
+
+    # -- the two entry points ------------------------------------------
+
+    def discover_lease4(self, ctx: AllocationContext) -> AllocationResult:
+        client_lease = self.find_client_lease(ctx)
+        lease = None
+        reserved = self.has_address_reservation(ctx)
+        if reserved is not None:
+            if client_lease is None or client_lease.address != reserved:
+                lease = self.allocate_or_reuse(reserved, ctx)
+            else:
+                lease = self.renew(client_lease, ctx)
+        if (
+            lease is None
+            and client_lease is not None
+            and self.in_allowed_pool(ctx, client_lease.address)
+            and not self.address_reserved(client_lease.address, ctx)
+        ):
+            lease = self.renew(client_lease, ctx)
+        requested = ctx.requested_address
+        if (
+            lease is None
+            and requested is not None
+            and int(requested)
+            and self.in_allowed_pool(ctx, requested)
+            and not self.address_reserved(requested, ctx)
+        ):
+            lease = self.allocate_or_reuse(requested, ctx)
+        if lease is None:
+            lease = self.allocate_unreserved(ctx)
+        if ctx.old_lease is None and client_lease is not None:
+            ctx.old_lease = client_lease
+        return AllocationResult(lease, ctx.subnet, ctx.old_lease)
+
+    def request_lease4(self, ctx: AllocationContext) -> AllocationResult:
+        client_lease = self.find_client_lease(ctx)
+        requested = ctx.requested_address if ctx.requested_address is not None and int(ctx.requested_address) else None
+        reserved = None
+        if requested is not None:
+            if self.address_reserved(requested, ctx):
+                return AllocationResult(None, ctx.subnet)
+        else:
+            reserved = self.has_address_reservation(ctx)
+            requested = reserved
+        if requested is not None:
+            existing = self._store.get_lease4(requested)
+            if (
+                existing is not None
+                and not existing.is_expired(ctx.now)
+                and not existing.belongs_to(self._client_id_for(ctx.subnet, ctx), ctx.hwaddr)
+            ):
+                return AllocationResult(None, ctx.subnet)
+            own = self.has_address_reservation(ctx)
+            if own is not None and own != requested:
+                existing = self._store.get_lease4(own)
+                if existing is None or existing.is_expired(ctx.now):
+                    return AllocationResult(None, ctx.subnet)
+            if (own is None or own != requested) and not self.in_allowed_pool(ctx, requested):
+                return AllocationResult(None, ctx.subnet, unknown_requested_addr=True)
+        if client_lease is not None:
+            same = requested is None or client_lease.address == requested
+            if same:
+                own = self.has_address_reservation(ctx)
+                if (own is not None and own == requested) or self.in_allowed_pool(ctx, client_lease.address):
+                    lease = self.renew(client_lease, ctx)
+                    return AllocationResult(lease, ctx.subnet, ctx.old_lease)
+        if requested is not None:
+            lease = self.allocate_or_reuse(requested, ctx)
+        else:
+            lease = self.allocate_unreserved(ctx)
+        if lease is not None and client_lease is not None:
+            ctx.old_lease = client_lease
+            self._store.delete_lease(client_lease)
+        return AllocationResult(lease, ctx.subnet, ctx.old_lease)
