@@ -1,0 +1,116 @@
+"""
+Which configured options go into an OFFER/ACK, and with which values
+(spec/dhcp4.md §10; ``dhcp4_srv.cc`` ``buildCfgOptionList``,
+``appendRequestedOptions``, ``appendRequestedVendorOptions``,
+``appendBasicOptions``).
+
+Pure: the option sources in precedence order (host reservation, pool,
+subnet, shared network, each class in packet order, global), each a mapping
+``code -> ConfiguredOption``, and the query's parameter request list in; the
+options to add out.  Options already in the reply (53, 61, 82, 118, 12/81,
+51, 1, 58/59) are never replaced: that is why configured 51 or 1 have no
+effect while a configured 54 does.
+
+Tests: tests/test_reply_options.py
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence
+
+__all__ = ["ConfiguredOption", "OptionSource", "select_options", "BASIC_OPTIONS", "vendor_options"]
+
+# Options Kea adds whenever configured, requested or not: routers,
+# domain-name-servers, domain-name, dhcp-server-identifier.
+BASIC_OPTIONS = (3, 6, 15, 54)
+
+
+@dataclass(frozen=True)
+class ConfiguredOption:
+    """One ``option-data`` entry, compiled: the payload bytes on the wire."""
+
+    code: int
+    payload: bytes
+    always_send: bool = False
+    space: str = "dhcp4"
+
+
+OptionSource = Mapping[int, ConfiguredOption]
+
+
+def _first(sources: Sequence[OptionSource], code: int) -> Optional[ConfiguredOption]:
+    for source in sources:
+        option = source.get(code)
+        if option is not None:
+            return option
+    return None
+
+
+def select_options(
+    sources: Sequence[OptionSource],
+    requested: Iterable[int],
+    present: Iterable[int],
+) -> Dict[int, bytes]:
+    """The configured options to add to a reply, ``code -> payload``.
+
+    :param sources: option sources, highest precedence first (§10.2).
+    :param requested: option 55's codes in PRL order.
+    :param present: codes already in the reply; never replaced.
+    """
+    taken = set(present)
+    out: Dict[int, bytes] = {}
+    wanted: List[int] = []
+    seen = set()
+    for code in requested:
+        if code not in seen:
+            seen.add(code)
+            wanted.append(code)
+    # always-send options of every source count as requested (§10.4).
+    for source in sources:
+        for code, option in source.items():
+            if option.always_send and code not in seen:
+                seen.add(code)
+                wanted.append(code)
+    for code in wanted:
+        if code in taken or code in out:
+            continue
+        option = _first(sources, code)
+        if option is not None:
+            out[code] = option.payload
+    for code in BASIC_OPTIONS:
+        if code in taken or code in out:
+            continue
+        option = _first(sources, code)
+        if option is not None:
+            out[code] = option.payload
+    return out
+
+
+def vendor_options(
+    vendor_sources: Sequence[Mapping[int, ConfiguredOption]],
+    enterprise: int,
+    requested: Iterable[int],
+) -> Optional[bytes]:
+    """Option 125's payload for one vendor (§10.5): sub-options requested
+    (for 4491, the query's 125 sub-option 1 lists them) or always-send, the
+    first source that has each; None when there are none."""
+    wanted: List[int] = []
+    seen = set()
+    for code in requested:
+        if code not in seen:
+            seen.add(code)
+            wanted.append(code)
+    for source in vendor_sources:
+        for code, option in source.items():
+            if option.always_send and code not in seen:
+                seen.add(code)
+                wanted.append(code)
+    data = b""
+    for code in sorted(wanted):
+        option = _first(vendor_sources, code)
+        if option is not None:
+            data += bytes([code, len(option.payload)]) + option.payload
+    if not data:
+        return None
+    return enterprise.to_bytes(4, "big") + bytes([len(data)]) + data
