@@ -51,6 +51,9 @@ __all__ = [
     "DEFAULT_CONSOLE_PATTERN",
     "DEFAULT_FILE_PATTERN",
     "DEFAULT_SYSLOG_PATTERN",
+    "daemon_observer",
+    "twistd_observer",
+    "logger_specs",
 ]
 
 ROOT_LOGGER = "kea-dhcp4"
@@ -336,3 +339,51 @@ class KeaLogObserver:
                 thread=threading.get_ident(),
             )
             sink.write(line, severity)
+
+
+# The daemon's one observer: twistd asks for it by name (``--logger``, set
+# by the kea4 subcommand) before the configuration is read, so it buffers
+# until the service configures it with the ``loggers`` of the config.
+daemon_observer = KeaLogObserver()
+
+
+def twistd_observer() -> KeaLogObserver:
+    """Log observer factory for ``twistd --logger=kea_twisted.logs.twistd_observer``."""
+    return daemon_observer
+
+
+def logger_specs(loggers) -> List[LoggerSpec]:
+    """Model ``loggers`` entries (objects or plain dicts in Kea's spelling)
+    to :class:`LoggerSpec` values."""
+
+    def get(obj, *names, default=None):
+        for name in names:
+            if isinstance(obj, dict):
+                if name in obj:
+                    return obj[name]
+            elif hasattr(obj, name):
+                return getattr(obj, name)
+        return default
+
+    specs = []
+    for entry in loggers or ():
+        outputs = []
+        for out in get(entry, "output_options", "output-options", default=()) or ():
+            outputs.append(
+                OutputSpec(
+                    output=get(out, "output", default="stdout"),
+                    flush=bool(get(out, "flush", default=True)),
+                    maxsize=int(get(out, "maxsize", default=10240000)),
+                    maxver=int(get(out, "maxver", default=1)),
+                    pattern=get(out, "pattern", default="") or "",
+                )
+            )
+        specs.append(
+            LoggerSpec(
+                name=get(entry, "name"),
+                severity=(get(entry, "severity", default="INFO") or "INFO").upper(),
+                debuglevel=int(get(entry, "debuglevel", default=0) or 0),
+                output_options=tuple(outputs) or (OutputSpec(),),
+            )
+        )
+    return specs
