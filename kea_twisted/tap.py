@@ -54,10 +54,6 @@ class Options(usage.Options):
         ["port", "p", 67, "UDP port the server listens on and sends from.", int],
         ["client-port", "P", 68, "UDP port replies to clients are sent to.", int],
     ]
-    optFlags = [
-        ["version", "v", "Print the version and exit."],
-        ["extended-version", "V", "Print the extended version and exit."],
-    ]
 
     # Injected by tests; the real streams and exit otherwise.
     stdout: TextIO = sys.stdout
@@ -66,25 +62,31 @@ class Options(usage.Options):
     def _exit(self, code: int) -> None:
         raise SystemExit(code)
 
+    def opt_version(self) -> None:
+        """Print the version and exit (kea-dhcp4 -v)."""
+        self.stdout.write(kea_twisted.__version__ + "\n")
+        self._exit(0)
+
+    opt_v = opt_version
+
+    def opt_V(self) -> None:
+        """Print the extended version and exit (kea-dhcp4 -V)."""
+        import platform
+
+        import twisted
+
+        self.stdout.write(
+            f"{kea_twisted.__version__}\n"
+            f"kea_twisted on Python {platform.python_version()}, Twisted {twisted.__version__}\n"
+            "lease backends: memfile\n"
+        )
+        self._exit(0)
+
     def postOptions(self) -> None:
         # Everything that must not start a server happens here: twistd calls
         # postOptions before it daemonizes or writes a PID file, so
         # ``twistd kea4 -t`` works without -n and leaves no PID file behind.
-        if self["version"]:
-            self.stdout.write(kea_twisted.__version__ + "\n")
-            self._exit(0)
-            return
-        if self["extended-version"]:
-            import platform
-
-            import twisted
-
-            self.stdout.write(
-                f"{kea_twisted.__version__}\n"
-                f"kea_twisted on Python {platform.python_version()}, Twisted {twisted.__version__}\n"
-                "lease backends: memfile\n"
-            )
-            self._exit(0)
+        if getattr(self, "_exited", False):
             return
         for key in ("port", "client-port"):
             if not 0 < self[key] < 65536:

@@ -36,6 +36,7 @@ class RecordingOptions(tap.Options):
 
     def _exit(self, code):
         self.exit_code = code
+        self._exited = True
 
 
 class OptionsTests(SynchronousTestCase):
@@ -149,9 +150,14 @@ class TwistdCommandTests(SynchronousTestCase):
     """The real ``twistd`` command, as an operator runs it."""
 
     def _twistd(self, *args, cwd):
+        # twistd itself (``python -m twisted`` is the newer ``twist``); the
+        # source tree first on the path, so twisted/plugins/kea4.py is found
+        # whether or not the package is installed.
+        env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
         return subprocess.run(
-            [sys.executable, "-m", "twisted", *args],
+            [sys.executable, "-c", "from twisted.scripts.twistd import run; run()", *args],
             cwd=cwd,
+            env=env,
             capture_output=True,
             text=True,
             timeout=120,

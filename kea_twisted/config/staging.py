@@ -10,12 +10,11 @@ Tests: tests/test_staging.py
 
 from __future__ import annotations
 
-import os
-from typing import Callable, Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 from kea_twisted.config.errors import ConfigError
 
-__all__ = ["stage_config_file", "stage_config_element", "BUILTIN_HOOK_LIBRARIES"]
+__all__ = ["stage_config_file", "stage_config_element", "check_hook_libraries", "BUILTIN_HOOK_LIBRARIES"]
 
 # Kea's hook library file names -> the built-in module in the ``hooks``
 # package that stands in for it.
@@ -26,32 +25,25 @@ BUILTIN_HOOK_LIBRARIES = {
 }
 
 
-def _hook_library_available(path: str) -> bool:
-    """True when ``path`` names a hook library kea_twisted can load: a
-    built-in stand-in for one of Kea's libraries, or a Python file."""
-    module = BUILTIN_HOOK_LIBRARIES.get(os.path.basename(path))
-    if module is not None:
-        import importlib.util
-
-        try:
-            return importlib.util.find_spec(module) is not None
-        except (ImportError, ValueError):
-            return False
-    return path.endswith(".py") and os.path.isfile(path)
-
-
-def check_hook_libraries(config, available: Callable[[str], bool] = _hook_library_available):
+def check_hook_libraries(config, validate=None):
     """Kea refuses a configuration naming hook libraries it cannot load,
     listing all of them: ``hooks libraries failed to validate - library or
-    libraries in error are: a, b`` at the position of the first one
-    [obs: kea-dhcp4 -t on Debian's examples]."""
+    libraries in error are: a, b`` at the position of the ``hooks-libraries``
+    list [obs: kea-dhcp4 -t on Debian's examples].  A library can be loaded
+    when it is a built-in stand-in for one of Kea's (``BUILTIN_HOOK_LIBRARIES``)
+    that provides ``IHookLibrary``, or a Python file that does."""
     libraries = getattr(config, "hooks_libraries", ()) or ()
-    failed = [lib for lib in libraries if not available(lib.library)]
-    if failed:
-        names = ", ".join(lib.library for lib in failed)
+    if not libraries:
+        return
+    if validate is None:
+        from kea_twisted.hooks import validate_hook_libraries as validate
+    multi_threading = bool(getattr(getattr(config, "multi_threading", None), "enable_multi_threading", False))
+    failures = validate([lib.library for lib in libraries], multi_threading=multi_threading)
+    if failures:
+        names = ", ".join(f.library for f in failures)
         raise ConfigError(
             "hooks libraries failed to validate - library or libraries in error are: " + names,
-            getattr(failed[0], "pos", None),
+            getattr(libraries[0], "pos", None),
         )
 
 
@@ -61,6 +53,10 @@ def stage_config_element(root, *, interfaces: Optional[Mapping[str, Sequence]] =
     from kea_twisted.config.grammar import check_grammar
 
     dhcp4 = check_grammar(root)
+    if interfaces is None:
+        from kea_twisted.net.interfaces import ipv4_interfaces
+
+        interfaces = ipv4_interfaces()
     config = build_config(dhcp4, interfaces=interfaces)
     check_hook_libraries(config)
     return config
