@@ -25,7 +25,8 @@ Decoding follows ``Pkt4::unpack`` + ``LibDHCP::unpackOptions4`` (spec
 
 Encoding follows ``Pkt4::pack`` (spec §1): ``hlen`` capped at 16, chaddr
 padded to 16 bytes, options 53 first, then ascending codes, 82 last, one END,
-no padding; payloads longer than 255 bytes go out as consecutive instances.
+no padding; payloads longer than 255 bytes go out as consecutive instances
+of 253 bytes of data each (Kea's splitOptions4).
 
 Tests: tests/test_packet.py
 """
@@ -370,13 +371,19 @@ def decode_overloaded_fields(packet: Packet4) -> Packet4:
 # --------------------------------------------------------------------------
 # Encoding
 
+# Kea's splitOptions4 cuts a long option into pieces of 255 - header (2)
+# bytes of data: a 300-byte option leaves as 253 + 47 (conformance
+# opt-long-split, recorded from Kea 2.2; spec §1's "255 + 45" is wrong).
+_SPLIT_CHUNK = 253
+
+
 def _option_bytes(code: int, payload: bytes) -> bytes:
     ln = len(payload)
     if ln <= 255:
         return bytes((code, ln)) + payload
     parts = []
-    for k in range(0, ln, 255):
-        chunk = payload[k:k + 255]
+    for k in range(0, ln, _SPLIT_CHUNK):
+        chunk = payload[k:k + _SPLIT_CHUNK]
         parts.append(bytes((code, len(chunk))))
         parts.append(chunk)
     return b"".join(parts)

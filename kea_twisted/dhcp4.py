@@ -1,0 +1,466 @@
+"""
+The DHCPv4 engine: one datagram in, a reply or a drop out, with Kea 2.2's
+semantics (spec/dhcp4.md; ``dhcp4_srv.cc`` ``processPacket``).
+
+Pure: no socket, no reactor.  The network edge calls
+:meth:`Dhcp4Engine.receive` with the bytes and an :class:`Arrival`; the
+engine answers with :class:`Reply`, :class:`Drop` or (when a hook library
+parks the query) a Deferred of one.  Time comes from an injected callable.
+
+The order of a packet's path is Kea's: ``buffer4_receive``; decode
+(malformed → drop ``DHCP4_PACKET_DROP_0001``); classification pass 1;
+``pkt4_receive``; accept() (message type, server identifier); DROP class;
+the message handler (subnet selection + ``subnet4_select``, host lookup,
+KNOWN/UNKNOWN and pass 2, allocation, lease commit); ``leases4_committed``;
+``pkt4_send``; encode; ``buffer4_send``.
+
+Tests: tests/test_dhcp4.py, tests/test_conformance.py
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from ipaddress import IPv4Address
+from typing import Callable, Dict, List, Optional, Tuple
+
+from twisted.internet.defer import Deferred
+from zope.interface import implementer
+
+from kea_twisted import destination
+from kea_twisted.allocation import AllocationContext
+from kea_twisted.hostnames import FqdnError
+from kea_twisted.datagrams import Arrival, Drop, IPacketHandler, Reply
+from kea_twisted.logs import kea_logger
+from kea_twisted.packet import MalformedPacket, Packet4, decode, encode
+from kea_twisted.selection import selector_for
+
+__all__ = ["Dhcp4Engine", "DHCPDISCOVER", "DHCPOFFER", "DHCPREQUEST", "DHCPDECLINE",
+           "DHCPACK", "DHCPNAK", "DHCPRELEASE", "DHCPINFORM"]
+
+DHCPDISCOVER, DHCPOFFER, DHCPREQUEST, DHCPDECLINE = 1, 2, 3, 4
+DHCPACK, DHCPNAK, DHCPRELEASE, DHCPINFORM = 5, 6, 7, 8
+_ACCEPTED_TYPES = (DHCPDISCOVER, DHCPREQUEST, DHCPDECLINE, DHCPRELEASE, DHCPINFORM)
+_TYPE_NAMES = {1: "DHCPDISCOVER", 2: "DHCPOFFER", 3: "DHCPREQUEST", 4: "DHCPDECLINE",
+               5: "DHCPACK", 6: "DHCPNAK", 7: "DHCPRELEASE", 8: "DHCPINFORM"}
+_RECEIVED_STAT = {1: "pkt4-discover-received", 3: "pkt4-request-received",
+                  4: "pkt4-decline-received", 7: "pkt4-release-received",
+                  8: "pkt4-inform-received"}
+_SENT_STAT = {2: "pkt4-offer-sent", 5: "pkt4-ack-sent", 6: "pkt4-nak-sent"}
+
+ZERO = IPv4Address(0)
+
+packet_log = kea_logger("packets")
+bad_packet_log = kea_logger("bad-packets")
+lease_log = kea_logger("leases")
+dhcp4_log = kea_logger("dhcp4")
+
+
+class _Dropped(Exception):
+    """Internal: stop processing this query with Kea's drop message ID."""
+
+    def __init__(self, msgid: str, reason: str = ""):
+        super().__init__(msgid)
+        self.msgid = msgid
+        self.reason = reason
+
+
+def _label(query: Packet4) -> str:
+    """Kea's packet label: ``[hwtype=1 aa:bb:..], cid=[..], tid=0x..``."""
+    cid = query.options.get(61)
+    cid_text = cid.hex(":") if cid else "no info"
+    return f"[hwtype={query.htype} {query.hwaddr_text}], cid=[{cid_text}], tid={query.xid:#x}"
+
+
+@implementer(IPacketHandler)
+class Dhcp4Engine:
+    """Kea's DHCPv4 server logic over one runtime configuration.
+
+    :param runtime: a :class:`kea_twisted.runtime.Dhcp4Runtime` (the
+        configuration compiled for the hot path).
+    :param clock: returns the current time in seconds (``reactor.seconds``).
+    :param stats: a statistics sink with ``add(name, value)`` (optional).
+    :param hooks: a :class:`kea_twisted.hooks.HookRunner` (optional).
+    :param server_port, client_port: ``-p`` / ``-P``.
+    """
+
+    def __init__(self, runtime, *, clock: Callable[[], float] = time.time, stats=None, hooks=None,
+                 server_port: Optional[int] = None, client_port: Optional[int] = None):
+        self.runtime = runtime
+        self.clock = clock
+        self.stats = stats
+        self.hooks = hooks
+        self.server_port = server_port
+        self.client_port = client_port
+        self.enabled = True
+
+    # -- statistics ----------------------------------------------------
+
+    def _stat(self, name: str, value: int = 1) -> None:
+        if self.stats is not None:
+            self.stats.add(name, value)
+
+    # -- entry point -----------------------------------------------------
+
+    def receive(self, data: bytes, arrival: Arrival):
+        """Process one datagram: Reply, Drop, or a Deferred of one."""
+        self._stat("pkt4-received")
+        try:
+            query = decode(data)
+        except MalformedPacket as e:
+            self._stat("pkt4-parse-failed")
+            self._stat("pkt4-receive-drop")
+            bad_packet_log.debug(
+                "{msgid} failed to parse packet from {src} to {dst}, received over interface {iface}, reason: {reason}, dropping",
+                msgid="DHCP4_PACKET_DROP_0001", src=arrival.remote_addr, dst=arrival.local_addr,
+                iface=arrival.iface, reason=str(e), debuglevel=40,
+            )
+            return Drop("DHCP4_PACKET_DROP_0001")
+        query.iface = arrival.iface
+        query.remote_addr = arrival.remote_addr
+        query.remote_port = arrival.remote_port
+        query.local_addr = arrival.local_addr
+        query.local_port = arrival.local_port
+        try:
+            return self._process(query, arrival)
+        except _Dropped as d:
+            self._stat("pkt4-receive-drop")
+            bad_packet_log.debug("{msgid} {label}: {reason}", msgid=d.msgid, label=_label(query),
+                                 reason=d.reason, debuglevel=40)
+            return Drop(d.msgid)
+        except Exception:
+            # Kea: any exception while processing drops the packet (_0007).
+            self._stat("pkt4-receive-drop")
+            bad_packet_log.failure("{msgid} {label}: exception processing packet",
+                                   msgid="DHCP4_PACKET_DROP_0007", label=_label(query))
+            return Drop("DHCP4_PACKET_DROP_0007")
+
+    # -- the pipeline --------------------------------------------------------
+
+    def _process(self, query: Packet4, arrival: Arrival):
+        rt = self.runtime
+        now = int(self.clock())
+        classes: List[str] = rt.classify_pass1(query)
+
+        # accept(): message type first (spec §2.4).
+        raw_type = query.options.get(53)
+        if raw_type is None:
+            raise _Dropped("DHCP4_PACKET_DROP_0009", "no message type")
+        if 53 in query.fused or len(raw_type) < 1:
+            raise _Dropped("DHCP4_PACKET_DROP_0004", "invalid message type")
+        mtype = raw_type[0]
+        if mtype not in _ACCEPTED_TYPES:
+            raise _Dropped("DHCP4_PACKET_DROP_0005" if mtype >= 19 else "DHCP4_PACKET_DROP_0006",
+                           f"unsupported message type {mtype}")
+        self._stat(_RECEIVED_STAT[mtype])
+        if not self.enabled:
+            raise _Dropped("DHCP4_PACKET_DROP_0008", "DHCP service is globally disabled")
+        if (mtype == DHCPINFORM and query.giaddr == ZERO and arrival.remote_addr == ZERO
+                and query.ciaddr == ZERO):
+            raise _Dropped("DHCP4_PACKET_DROP_0002", "INFORM from an unknown source")
+        server_id = query.options.get(54)
+        if server_id is not None and not rt.accepts_server_id(query, server_id, classes):
+            raise _Dropped("DHCP4_PACKET_DROP_0003", "not for this server")
+        if "DROP" in classes:
+            raise _Dropped("DHCP4_PACKET_DROP_0010", "in DROP class")
+
+        if mtype == DHCPDISCOVER:
+            return self._discover(query, arrival, classes, now)
+        if mtype == DHCPREQUEST:
+            return self._request(query, arrival, classes, now)
+        if mtype == DHCPRELEASE:
+            self._release(query, now)
+            return Drop("release")
+        if mtype == DHCPDECLINE:
+            self._decline(query, classes, now)
+            return Drop("decline")
+        return self._inform(query, arrival, classes, now)
+
+    # -- helpers shared by handlers ------------------------------------------
+
+    def _client_id(self, query: Packet4) -> Optional[bytes]:
+        cid = query.options.get(61)
+        if cid is not None and not 2 <= len(cid) <= 128:
+            # Kea's ClientId takes 2 to 128 bytes and throws otherwise.
+            raise _Dropped("DHCP4_PACKET_DROP_0007", "client-id of invalid length")
+        return cid
+
+    def _check_identity(self, query: Packet4, client_id: Optional[bytes]) -> None:
+        if not query.chaddr and not client_id:
+            raise _Dropped("DHCP4_PACKET_DROP_0007", "no hw address and no client id")
+
+    def _select_subnet(self, query: Packet4, arrival: Arrival, classes: List[str]):
+        return self.runtime.selector.select(selector_for(query, arrival), classes)
+
+    def _host_phase(self, query: Packet4, subnet, classes: List[str]):
+        """Host lookup, KNOWN/UNKNOWN, reserved classes, pass 2, DROP
+        (expressions.md §7-§8)."""
+        rt = self.runtime
+        hosts, identifiers, host = rt.find_hosts(query, subnet)
+        classes = rt.classify_after_hosts(query, classes, host, subnet)
+        if "DROP" in classes:
+            raise _Dropped("DHCP4_PACKET_DROP_0013", "in DROP class after host lookup")
+        return hosts, identifiers, host, classes
+
+    def _reply_base(self, query: Packet4, mtype: int) -> Packet4:
+        """A reply with the query's header fields and the echoed options
+        (spec §1, §10.1 step 1)."""
+        rt = self.runtime
+        # Kea cannot pack a hardware address longer than chaddr: for hlen
+        # 17-20 the reply's chaddr is all zeros (conformance malformed-hlen17).
+        reply = Packet4(
+            op=2, htype=query.htype, hlen=min(query.hlen, 16), hops=query.hops, xid=query.xid,
+            secs=0, flags=query.flags, giaddr=query.giaddr,
+            chaddr=query.chaddr if query.hlen <= 16 else b"",
+        )
+        options: Dict[int, bytes] = {53: bytes([mtype])}
+        cid = query.options.get(61)
+        if cid is not None and rt.echo_client_id:
+            options[61] = cid
+        rai = query.options.get(82)
+        if rai:
+            options[82] = rai
+        sel = query.options.get(118)
+        if sel is not None:
+            options[118] = sel
+        reply.options = options
+        return reply
+
+    def _finish(self, query: Packet4, reply: Packet4, arrival: Arrival, server_id_source=None):
+        """Server identifier, destination, encode."""
+        rt = self.runtime
+        mtype = reply.options[53][0]
+        if 54 not in reply.options:
+            reply.options[54] = arrival.local_addr.packed
+        relay_port = None
+        rai = query.relay_suboptions() if 82 in query.options else {}
+        port_opt = rai.get(19)
+        if port_opt is not None and len(port_opt) == 2 and query.giaddr != ZERO:
+            relay_port = query.remote_port or None
+        route = destination.route_reply(
+            query_type=query.options[53][0], query_flags=query.flags, ciaddr=query.ciaddr,
+            giaddr=query.giaddr, remote_addr=arrival.remote_addr, local_addr=arrival.local_addr,
+            reply_type=mtype, yiaddr=reply.yiaddr, direct_response=arrival.socket_type == "raw",
+            use_routing=rt.use_routing and arrival.socket_type == "udp", relay_port=relay_port,
+            server_port=self.server_port, client_port=self.client_port,
+        )
+        reply.flags = route.flags
+        data = encode(reply)
+        self._stat("pkt4-sent")
+        stat = _SENT_STAT.get(mtype)
+        if stat:
+            self._stat(stat)
+        packet_log.debug("{msgid} {label}: trying to send packet {type} (type {mtype}) from {src}:{sport} to {dst}:{dport} on interface {iface}",
+                         msgid="DHCP4_PACKET_SEND", label=_label(query), type=_TYPE_NAMES.get(mtype, mtype),
+                         mtype=mtype, src=route.source_addr, sport=route.source_port, dst=route.dest_addr,
+                         dport=route.dest_port, iface=arrival.iface, debuglevel=40)
+        return Reply(data=data, dest_addr=route.dest_addr, dest_port=route.dest_port,
+                     iface=arrival.iface, source_addr=route.source_addr)
+
+    def _nak(self, query: Packet4, arrival: Arrival):
+        reply = self._reply_base(query, DHCPNAK)
+        if query.giaddr == ZERO:
+            pass
+        packet_log.debug("{msgid} {label}: NAK", msgid="DHCP4_PACKET_NAK_0001", label=_label(query),
+                         debuglevel=45)
+        return self._finish(query, reply, arrival)
+
+    # -- DISCOVER ------------------------------------------------------------
+
+    def _discover(self, query: Packet4, arrival: Arrival, classes: List[str], now: int):
+        rt = self.runtime
+        if 54 in query.options:
+            # Kea throws while processing a DISCOVER carrying a server id.
+            raise _Dropped("DHCP4_PACKET_DROP_0007", "server identifier in DISCOVER")
+        client_id = self._client_id(query)
+        self._check_identity(query, client_id)
+        subnet = self._select_subnet(query, arrival, classes)
+        if subnet is None:
+            raise _Dropped("DHCP4_SUBNET_SELECTION_FAILED", "no subnet")
+        hosts, identifiers, host, classes = self._host_phase(query, subnet, classes)
+        requested = self._requested_address(query)
+        reply = self._reply_base(query, DHCPOFFER)
+        names = self._names(query, host, subnet)
+        ctx = self._context(query, subnet, classes, client_id, requested, now, hosts, identifiers,
+                            names, fake=True)
+        result = rt.allocator.discover_lease4(ctx)
+        if result.lease is None:
+            raise _Dropped("DHCP4_PACKET_NAK_0003", "no address available")
+        self._fill_lease_reply(query, reply, result, classes, host, names, ctx)
+        return self._finish(query, reply, arrival)
+
+    # -- REQUEST -------------------------------------------------------------
+
+    def _request(self, query: Packet4, arrival: Arrival, classes: List[str], now: int):
+        rt = self.runtime
+        client_id = self._client_id(query)
+        self._check_identity(query, client_id)
+        opt50 = query.options.get(50)
+        has_server_id = 54 in query.options
+        if has_server_id:
+            requested = IPv4Address(opt50) if opt50 is not None else (query.ciaddr if query.ciaddr != ZERO else None)
+            init_reboot = False
+        elif opt50 is not None:
+            requested = IPv4Address(opt50)
+            init_reboot = True
+        elif query.ciaddr != ZERO:
+            requested = query.ciaddr
+            init_reboot = False
+        else:
+            requested = None
+            init_reboot = False
+
+        subnet = self._select_subnet(query, arrival, classes)
+        if subnet is None:
+            return self._nak(query, arrival)
+        hosts, identifiers, host, classes = self._host_phase(query, subnet, classes)
+
+        if init_reboot:
+            lease = rt.client_lease_in_network(query, client_id, subnet, classes)
+            if lease is None:
+                if not rt.authoritative(subnet):
+                    raise _Dropped("DHCP4_NO_LEASE_INIT_REBOOT", "INIT-REBOOT of an unknown client")
+                return self._nak(query, arrival)
+            if lease.address != requested:
+                return self._nak(query, arrival)
+
+        reply = self._reply_base(query, DHCPACK)
+        reply.ciaddr = query.ciaddr
+        names = self._names(query, host, subnet)
+        ctx = self._context(query, subnet, classes, client_id, requested, now, hosts, identifiers,
+                            names, fake=False)
+        result = rt.allocator.request_lease4(ctx)
+        if result.lease is None:
+            if result.unknown_requested_addr:
+                raise _Dropped("DHCP4_UNKNOWN_ADDRESS_REQUESTED", "address outside the pools")
+            return self._nak(query, arrival)
+        self._fill_lease_reply(query, reply, result, classes, host, names, ctx)
+        lease_log.info("{msgid} {label}: lease {addr} has been allocated for {lft} seconds",
+                       msgid="DHCP4_LEASE_ALLOC", label=_label(query), addr=result.lease.address,
+                       lft=result.lease.valid_lifetime)
+        return self._finish(query, reply, arrival)
+
+    def _names(self, query: Packet4, host, subnet):
+        try:
+            return self.runtime.client_names(query, host, subnet)
+        except FqdnError as e:
+            # Kea fails to unpack such an option 81 and drops the packet.
+            raise _Dropped("DHCP4_PACKET_DROP_0001", f"bad client FQDN: {e}")
+
+    def _requested_address(self, query: Packet4) -> Optional[IPv4Address]:
+        opt50 = query.options.get(50)
+        if opt50 is not None and len(opt50) >= 4:
+            return IPv4Address(opt50[:4])
+        if query.ciaddr != ZERO:
+            return query.ciaddr
+        return None
+
+    def _context(self, query, subnet, classes, client_id, requested, now, hosts, identifiers,
+                 names, *, fake: bool) -> AllocationContext:
+        rt = self.runtime
+        hint = query.options.get(51)
+        hint_value = int.from_bytes(hint[:4], "big") if hint is not None and len(hint) >= 4 else None
+        hostname, fqdn_fwd, fqdn_rev = names.lease_hostname, names.fqdn_fwd, names.fqdn_rev
+
+        def lifetime(s, _classes=classes, _hint=hint_value):
+            return rt.valid_lifetime(s, _classes, _hint)
+
+        return AllocationContext(
+            subnet=subnet, classes=classes, hwaddr=query.chaddr, client_id=client_id,
+            requested_address=requested, now=now, valid_lifetime=lifetime, fake_allocation=fake,
+            hosts=hosts, host_identifiers=identifiers, hostname=hostname, fqdn_fwd=fqdn_fwd,
+            fqdn_rev=fqdn_rev,
+        )
+
+    def _fill_lease_reply(self, query, reply, result, classes, host, names, ctx) -> None:
+        """yiaddr, hostname/FQDN, lifetime and mask, required classes,
+        options, fixed fields (spec §10.1)."""
+        rt = self.runtime
+        lease = result.lease
+        subnet = result.subnet
+        reply.yiaddr = lease.address
+        final = names.after_allocation(lease.address)
+        if final.generated and not ctx.fake_allocation:
+            # Kea writes the lease once more with the generated name.
+            lease = replace(lease, hostname=final.lease_hostname, fqdn_fwd=final.fqdn_fwd,
+                            fqdn_rev=final.fqdn_rev)
+            rt.store.update_lease(lease)
+        for code, payload in final.reply_options.items():
+            reply.options[code] = payload
+        reply.options[51] = lease.valid_lifetime.to_bytes(4, "big")
+        reply.options[1] = subnet.prefix.netmask.packed
+        t1, t2 = rt.tee_times(subnet, lease.valid_lifetime)
+        if t1 is not None:
+            reply.options[58] = t1.to_bytes(4, "big")
+        if t2 is not None:
+            reply.options[59] = t2.to_bytes(4, "big")
+        rt.add_configured_options(query, reply, subnet, classes, host, lease.address)
+
+    # -- RELEASE -------------------------------------------------------------
+
+    def _release(self, query: Packet4, now: int) -> None:
+        rt = self.runtime
+        client_id = query.options.get(61)
+        lease = rt.store.get_lease4(query.ciaddr)
+        if lease is None:
+            lease_log.debug("{msgid} {label}: release of unknown address {addr}",
+                            msgid="DHCP4_RELEASE_FAIL_NO_LEASE", label=_label(query),
+                            addr=query.ciaddr, debuglevel=40)
+            return
+        if not lease.belongs_to(client_id, query.chaddr):
+            lease_log.debug("{msgid} {label}: release of {addr} by another client",
+                            msgid="DHCP4_RELEASE_FAIL_WRONG_CLIENT", label=_label(query),
+                            addr=query.ciaddr, debuglevel=40)
+            return
+        if rt.store.delete_lease(lease):
+            self._stat(f"subnet[{lease.subnet_id}].assigned-addresses", -1)
+            lease_log.info("{msgid} {label}: address {addr} was released properly.",
+                           msgid="DHCP4_RELEASE", label=_label(query), addr=lease.address)
+
+    # -- DECLINE -------------------------------------------------------------
+
+    def _decline(self, query: Packet4, classes: List[str], now: int) -> None:
+        rt = self.runtime
+        opt50 = query.options.get(50)
+        if opt50 is None:
+            raise _Dropped("DHCP4_PACKET_DROP_0007", "DECLINE without requested address")
+        address = IPv4Address(opt50[:4])
+        lease = rt.store.get_lease4(address)
+        client_id = query.options.get(61)
+        if lease is None:
+            lease_log.warn("{msgid} {label}: decline of unknown address {addr}",
+                           msgid="DHCP4_DECLINE_LEASE_NOT_FOUND", label=_label(query), addr=address)
+            return
+        if not lease.belongs_to(client_id, query.chaddr):
+            lease_log.warn("{msgid} {label}: decline of {addr} by another client",
+                           msgid="DHCP4_DECLINE_LEASE_MISMATCH", label=_label(query), addr=address)
+            return
+        declined = replace(
+            lease, hwaddr=b"", client_id=None, hostname="", fqdn_fwd=False, fqdn_rev=False,
+            state=1, cltt=now, valid_lifetime=rt.decline_probation_period,
+        )
+        rt.store.update_lease(declined)
+        self._stat(f"subnet[{lease.subnet_id}].declined-addresses")
+        self._stat("declined-addresses")
+        lease_log.info("{msgid} {label}: lease {addr} has been moved to the declined state for {secs} seconds",
+                       msgid="DHCP4_DECLINE_LEASE", label=_label(query), addr=address,
+                       secs=rt.decline_probation_period)
+
+    # -- INFORM --------------------------------------------------------------
+
+    def _inform(self, query: Packet4, arrival: Arrival, classes: List[str], now: int):
+        rt = self.runtime
+        subnet = self._select_subnet(query, arrival, classes)
+        host = None
+        if subnet is not None:
+            _hosts, _ids, host, classes = self._host_phase(query, subnet, classes)
+        reply = self._reply_base(query, DHCPACK)
+        reply.ciaddr = query.ciaddr
+        if subnet is not None:
+            rt.add_configured_options(query, reply, subnet, classes, host, None)
+        if query.ciaddr != ZERO and query.giaddr != ZERO:
+            # Relayed INFORM answered straight to ciaddr: not via the relay.
+            reply.giaddr = ZERO
+            reply.hops = 0
+            reply.options.pop(82, None)
+        return self._finish(query, reply, arrival)

@@ -1,0 +1,445 @@
+"""
+A configuration compiled for the hot path: what the engine asks per packet.
+
+The model (``kea_twisted.config.model``) says what the operator wrote, with
+inheritance resolved; this module turns it once per configuration into the
+structures the engine consults for every query: subnet runtimes with the
+allocator's cursors, host reservations indexed by identifier and address,
+option sources as ``code -> ConfiguredOption`` maps, the accepted server
+identifiers, the DDNS and lifetime parameters per subnet.  Pure: no reactor.
+
+Tests: tests/test_runtime.py, tests/test_conformance.py
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address
+from typing import Collection, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+
+from kea_twisted import lifetimes
+from kea_twisted.allocation import (
+    GLOBAL_SUBNET_ID, AllocationEngine, NetworkRuntime, PoolRuntime, ReservationView, SubnetRuntime,
+)
+from kea_twisted.hostnames import DdnsParams, FqdnError, post_allocate_name, process_client_name
+from kea_twisted.reply_options import ConfiguredOption, select_options, vendor_options
+from kea_twisted.selection import SubnetSelector
+
+__all__ = ["Dhcp4Runtime", "NameDecision"]
+
+ZERO = IPv4Address(0)
+
+
+def _compile_options(option_data: Iterable) -> Dict[int, ConfiguredOption]:
+    """dhcp4-space options of one level: the first entry per code wins, as
+    Kea's ``CfgOption::get`` returns the first one added.  An option whose
+    definition encapsulates a space (43: vendor-encapsulated-options-space)
+    carries the sub-options configured in that space at the same level
+    (Kea's ``CfgOption::encapsulate``), in code order."""
+    options = list(option_data or ())
+    by_space: Dict[str, Dict[int, bytes]] = {}
+    for option in options:
+        by_space.setdefault(option.space, {}).setdefault(option.code, option.payload)
+    out: Dict[int, ConfiguredOption] = {}
+    for option in options:
+        if option.space != "dhcp4" or option.code in out:
+            continue
+        payload = option.payload
+        definition = option.definition
+        space = getattr(definition, "encapsulate", "") if definition is not None else ""
+        if space and space in by_space:
+            payload += b"".join(
+                bytes([code, len(data)]) + data for code, data in sorted(by_space[space].items())
+            )
+        out[option.code] = ConfiguredOption(option.code, payload, option.always_send)
+    return out
+
+
+def _compile_vendor_options(option_data: Iterable) -> Dict[str, Dict[int, ConfiguredOption]]:
+    out: Dict[str, Dict[int, ConfiguredOption]] = {}
+    for option in option_data or ():
+        if option.space.startswith("vendor-"):
+            out.setdefault(option.space, {}).setdefault(
+                option.code, ConfiguredOption(option.code, option.payload, option.always_send, option.space)
+            )
+    return out
+
+
+class NameDecision:
+    """Hostname / FQDN processing for one query, before and after the
+    address is known (``processClientName`` / ``postAllocateNameUpdate``)."""
+
+    __slots__ = ("name", "params")
+
+    def __init__(self, name, params: DdnsParams):
+        self.name = name
+        self.params = params
+
+    @property
+    def lease_hostname(self) -> str:
+        return self.name.hostname
+
+    @property
+    def fqdn_fwd(self) -> bool:
+        return self.name.fqdn_fwd
+
+    @property
+    def fqdn_rev(self) -> bool:
+        return self.name.fqdn_rev
+
+    def after_allocation(self, address: IPv4Address) -> "NameDecision":
+        return NameDecision(post_allocate_name(self.name, str(address), self.params), self.params)
+
+    @property
+    def generated(self) -> bool:
+        return self.name.generated
+
+    @property
+    def reply_options(self) -> Dict[int, bytes]:
+        return dict(self.name.options())
+
+
+class Dhcp4Runtime:
+    """Everything the engine consults per packet, for one configuration.
+
+    :param config: a :class:`~kea_twisted.config.model.Dhcp4Config`.
+    :param store: the lease store's synchronous API (memfile).
+    :param lease_factory: builds a Lease4 from keyword arguments.
+    :param socket_addresses: addresses of the open sockets (server ids).
+    :param interface_addresses: interface name -> IPv4 addresses.
+    :param classifier: the client classifier (None: built-in classes only).
+    """
+
+    def __init__(self, config, store, lease_factory, *, socket_addresses: Iterable[IPv4Address] = (),
+                 interface_addresses: Optional[Mapping[str, Sequence[IPv4Address]]] = None, classifier=None):
+        self.config = config
+        self.store = store
+        self.classifier = classifier
+        self.echo_client_id = config.echo_client_id
+        self.use_routing = config.interfaces_config.outbound_interface == "use-routing"
+        self.decline_probation_period = config.decline_probation_period
+        self.socket_addresses: Set[IPv4Address] = set(socket_addresses)
+        self.definitions = config.option_definitions
+        self.host_identifier_types = tuple(config.host_reservation_identifiers)
+
+        # Subnets, shared networks, pools.
+        networks = {n.name: NetworkRuntime(n.name, n.client_class) for n in config.shared_networks}
+        self.network_models = {n.name: n for n in config.shared_networks}
+        self.subnets: Dict[int, SubnetRuntime] = {}
+        for model in config.subnets:
+            network = networks.get(model.shared_network) if model.shared_network else None
+            pools = [PoolRuntime(int(p.first), int(p.last), p.client_class or None, model=p) for p in model.pools]
+            runtime = SubnetRuntime(
+                model.id, model.prefix, pools, match_client_id=model.match_client_id,
+                reservations_global=model.reservations_global,
+                reservations_in_subnet=model.reservations_in_subnet,
+                reservations_out_of_pool=model.reservations_out_of_pool,
+                client_class=model.client_class or None, network=network, model=model,
+            )
+            runtime.relay_addresses = tuple(model.relay_addresses)
+            runtime.interface = model.interface
+            self.subnets[model.id] = runtime
+            if network is not None:
+                network.subnets.append(runtime)
+        for network in networks.values():
+            network.subnets.sort(key=lambda s: s.id)
+        self.selector = SubnetSelector(self.subnets.values(), interface_addresses)
+
+        # Host reservations: (subnet id, type, identifier) -> reservation.
+        self.hosts: Dict[Tuple[int, str, bytes], object] = {}
+        reserved_by_address: Dict[Tuple[int, IPv4Address], ReservationView] = {}
+        for reservation in config.reservations:
+            self.hosts.setdefault((GLOBAL_SUBNET_ID, reservation.identifier_type, reservation.identifier), reservation)
+        for model in config.subnets:
+            for reservation in model.reservations:
+                key = (model.id, reservation.identifier_type, reservation.identifier)
+                self.hosts.setdefault(key, reservation)
+                if reservation.ip_address is not None:
+                    reserved_by_address.setdefault(
+                        (model.id, reservation.ip_address),
+                        ReservationView(reservation.identifier_type, reservation.identifier,
+                                        reservation.ip_address, reservation),
+                    )
+
+        # Option sources per level.
+        self.global_options = _compile_options(config.option_data)
+        self.global_vendor = _compile_vendor_options(config.option_data)
+        self.subnet_options = {s.id: _compile_options(s.option_data) for s in config.subnets}
+        self.subnet_vendor = {s.id: _compile_vendor_options(s.option_data) for s in config.subnets}
+        self.pool_options = {id(p): _compile_options(p.option_data) for s in config.subnets for p in s.pools}
+        self.network_options = {n.name: _compile_options(n.option_data) for n in config.shared_networks}
+        self.class_options = {c.name: _compile_options(c.option_data) for c in config.client_classes}
+        self.classes = {c.name: c for c in config.client_classes}
+        self.host_options: Dict[int, Dict[int, ConfiguredOption]] = {}
+
+        # Server identifiers accepted in queries besides the socket
+        # addresses (spec §4): configured 54 of subnets, networks, global;
+        # classes are checked per packet.
+        accepted: Set[bytes] = set()
+        for source in [self.global_options, *self.subnet_options.values(), *self.network_options.values()]:
+            option = source.get(54)
+            if option is not None:
+                accepted.add(option.payload)
+        self.accepted_server_ids = accepted
+
+        self.allocator = AllocationEngine(store, reserved_by_address, lease_factory)
+
+    # -- classification --------------------------------------------------
+
+    def classify_pass1(self, query) -> List[str]:
+        """ALL, VENDOR_CLASS_<60>, then the pass-1 classes (expressions.md §7-8)."""
+        classes = ["ALL"]
+        vendor = query.options.get(60)
+        if vendor is not None and 60 not in query.fused:
+            classes.append("VENDOR_CLASS_" + vendor.decode("latin-1"))
+        if self.classifier is not None:
+            classes = self.classifier.pass1(query, classes)
+        return classes
+
+    def classify_after_hosts(self, query, classes: List[str], host, subnet) -> List[str]:
+        """Reserved classes, KNOWN/UNKNOWN, pass 2."""
+        classes = list(classes)
+        if host is not None:
+            for name in host.client_classes:
+                if name not in classes:
+                    classes.append(name)
+        classes.append("KNOWN" if host is not None else "UNKNOWN")
+        if self.classifier is not None:
+            classes = self.classifier.pass2(query, classes)
+        return classes
+
+    def required_classes(self, query, classes: List[str], subnet, pool) -> List[str]:
+        if self.classifier is None:
+            return classes
+        names: List[str] = []
+        model = subnet.model
+        network = self.network_models.get(model.shared_network) if model.shared_network else None
+        for source in (network, model, pool):
+            for name in getattr(source, "require_client_classes", ()) or ():
+                if name not in names:
+                    names.append(name)
+        return self.classifier.required(query, classes, names)
+
+    # -- server identifier ------------------------------------------------
+
+    def set_socket_addresses(self, addresses: Iterable[IPv4Address]) -> None:
+        self.socket_addresses = set(addresses)
+
+    def accepts_server_id(self, query, server_id: bytes, classes: Collection[str]) -> bool:
+        if len(server_id) != 4:
+            return False
+        rai = query.relay_suboptions() if 82 in query.options else {}
+        override = rai.get(11)
+        if override is not None and override == server_id:
+            return True
+        if IPv4Address(server_id) in self.socket_addresses:
+            return True
+        if server_id in self.accepted_server_ids:
+            return True
+        for name in classes:
+            option = self.class_options.get(name, {}).get(54)
+            if option is not None and option.payload == server_id:
+                return True
+        return False
+
+    # -- host reservations ------------------------------------------------
+
+    def client_identifiers(self, query) -> List[Tuple[str, bytes]]:
+        """The client's identifiers in host-reservation-identifiers order."""
+        out: List[Tuple[str, bytes]] = []
+        cid = query.options.get(61)
+        for kind in self.host_identifier_types:
+            if kind == "hw-address":
+                if query.chaddr:
+                    out.append((kind, query.hwaddr))
+            elif kind == "client-id":
+                if cid:
+                    out.append((kind, cid))
+            elif kind == "duid":
+                if cid and len(cid) > 5 and cid[0] == 0xFF:
+                    out.append((kind, cid[5:]))
+            elif kind == "circuit-id":
+                if 82 in query.options:
+                    circuit = query.relay_suboptions().get(1)
+                    if circuit:
+                        out.append((kind, circuit))
+        return out
+
+    def find_hosts(self, query, subnet):
+        """(hosts by subnet id, client identifiers, the current host)."""
+        identifiers = self.client_identifiers(query)
+        hosts: Dict[int, ReservationView] = {}
+        models: Dict[int, object] = {}
+        if self.hosts:
+            subnets = subnet.network.subnets if subnet.network is not None else [subnet]
+            for candidate in subnets:
+                if not candidate.reservations_in_subnet:
+                    continue
+                for kind, value in identifiers:
+                    host = self.hosts.get((candidate.id, kind, value))
+                    if host is not None:
+                        models[candidate.id] = host
+                        hosts[candidate.id] = ReservationView(kind, value, host.ip_address, host)
+                        break
+            if subnet.reservations_global:
+                for kind, value in identifiers:
+                    host = self.hosts.get((GLOBAL_SUBNET_ID, kind, value))
+                    if host is not None:
+                        models[GLOBAL_SUBNET_ID] = host
+                        hosts[GLOBAL_SUBNET_ID] = ReservationView(kind, value, host.ip_address, host)
+                        break
+        current_id = GLOBAL_SUBNET_ID if subnet.reservations_global else subnet.id
+        return hosts, identifiers, models.get(current_id)
+
+    # -- names, lifetimes --------------------------------------------------
+
+    @staticmethod
+    def ddns_params(subnet) -> DdnsParams:
+        m = subnet.model
+        return DdnsParams(
+            send_updates=m.ddns_send_updates, override_no_update=m.ddns_override_no_update,
+            override_client_update=m.ddns_override_client_update,
+            replace_client_name=m.ddns_replace_client_name, generated_prefix=m.ddns_generated_prefix,
+            qualifying_suffix=m.ddns_qualifying_suffix, hostname_char_set=m.hostname_char_set,
+            hostname_char_replacement=m.hostname_char_replacement, update_on_renew=m.ddns_update_on_renew,
+        )
+
+    def client_names(self, query, host, subnet) -> NameDecision:
+        params = self.ddns_params(subnet)
+        reserved = host.hostname if host is not None and host.hostname else None
+        name = process_client_name(query.options.get(81), query.options.get(12), reserved, params)
+        return NameDecision(name, params)
+
+    def valid_lifetime(self, subnet, classes: Sequence[str], requested: Optional[int]) -> int:
+        m = subnet.model
+        class_triplets = []
+        for name in classes:
+            cls = self.classes.get(name)
+            if cls is None or cls.valid_lifetime is None:
+                class_triplets.append(None)
+                continue
+            default = cls.valid_lifetime
+            class_triplets.append(lifetimes.Triplet(
+                cls.min_valid_lifetime if cls.min_valid_lifetime is not None else default, default,
+                cls.max_valid_lifetime if cls.max_valid_lifetime is not None else default))
+        subnet_triplet = lifetimes.Triplet(m.min_valid_lifetime, m.valid_lifetime, m.max_valid_lifetime)
+        return lifetimes.valid_lifetime(class_triplets, subnet_triplet, requested, bootp="BOOTP" in classes)
+
+    @staticmethod
+    def tee_times(subnet, valid: int):
+        m = subnet.model
+        return lifetimes.tee_times(valid, m.renew_timer, m.rebind_timer, m.calculate_tee_times,
+                                   m.t1_percent, m.t2_percent)
+
+    @staticmethod
+    def authoritative(subnet) -> bool:
+        return subnet.model.authoritative
+
+    def client_lease_in_network(self, query, client_id, subnet, classes):
+        """INIT-REBOOT's lookup: by client-id, then chaddr, in the subnet
+        and the rest of its shared network (spec §3.2)."""
+        from kea_twisted.allocation import AllocationContext
+
+        ctx = AllocationContext(subnet=subnet, classes=classes, hwaddr=query.hwaddr, client_id=client_id,
+                                requested_address=None, now=0, valid_lifetime=lambda s: 0)
+        return self.allocator.find_client_lease(ctx)
+
+    # -- options -------------------------------------------------------------
+
+    def option_sources(self, subnet, classes: Sequence[str], host, pool_model) -> List[Mapping[int, ConfiguredOption]]:
+        """Host, pool, subnet, shared network, classes (packet order), global (§10.2)."""
+        sources: List[Mapping[int, ConfiguredOption]] = []
+        if host is not None:
+            options = self.host_options.get(id(host))
+            if options is None:
+                options = self.host_options[id(host)] = _compile_options(host.option_data)
+            sources.append(options)
+        if pool_model is not None:
+            sources.append(self.pool_options.get(id(pool_model), {}))
+        model = subnet.model
+        sources.append(self.subnet_options.get(model.id, {}))
+        if model.shared_network:
+            sources.append(self.network_options.get(model.shared_network, {}))
+        for name in classes:
+            options = self.class_options.get(name)
+            if options:
+                sources.append(options)
+        sources.append(self.global_options)
+        return sources
+
+    def add_configured_options(self, query, reply, subnet, classes: List[str], host, yiaddr) -> List[str]:
+        """Required classes, configured options, fixed fields (§10.1 step 4)."""
+        pool = None
+        if yiaddr is not None:
+            found = subnet.pool_for(int(yiaddr))
+            pool = found.model if found is not None else None
+        classes = self.required_classes(query, classes, subnet, pool)
+        sources = self.option_sources(subnet, classes, host, pool)
+        prl = query.options.get(55, b"")
+        chosen = select_options(sources, prl, reply.options.keys())
+        reply.options.update(chosen)
+        self._vendor_option(query, reply, subnet, host)
+        self._fixed_fields(reply, subnet, classes, host)
+        return classes
+
+    def _vendor_option(self, query, reply, subnet, host) -> None:
+        if 125 in reply.options:
+            return
+        enterprise = None
+        for source in (query.options.get(125), reply.options.get(125)):
+            if source is not None and len(source) >= 4:
+                enterprise = int.from_bytes(source[:4], "big")
+                break
+        if enterprise is None:
+            return
+        space = f"vendor-{enterprise}"
+        vendor_sources = []
+        model = subnet.model
+        for level in (self.subnet_vendor.get(model.id, {}), self.global_vendor):
+            if space in level:
+                vendor_sources.append(level[space])
+        requested: List[int] = []
+        if enterprise == 4491:
+            payload = query.options.get(125, b"")
+            i = 4
+            while i + 1 < len(payload):
+                length = payload[i]
+                block = payload[i + 1:i + 1 + length]
+                j = 0
+                while j + 1 < len(block):
+                    code, size = block[j], block[j + 1]
+                    if code == 1:
+                        requested.extend(block[j + 2:j + 2 + size])
+                    j += 2 + size
+                i += 1 + length
+        payload = vendor_options(vendor_sources, enterprise, requested)
+        if payload is not None:
+            reply.options[125] = payload
+
+    def _fixed_fields(self, reply, subnet, classes: Sequence[str], host) -> None:
+        """siaddr/sname/file: subnet, then the first class setting each, then
+        the host (§10.6)."""
+        m = subnet.model
+        next_server = m.next_server
+        sname = m.server_hostname
+        bootfile = m.boot_file_name
+        ns_set = sn_set = bf_set = False
+        for name in classes:
+            cls = self.classes.get(name)
+            if cls is None:
+                continue
+            if not ns_set and cls.next_server is not None and int(cls.next_server):
+                next_server, ns_set = cls.next_server, True
+            if not sn_set and cls.server_hostname:
+                sname, sn_set = cls.server_hostname, True
+            if not bf_set and cls.boot_file_name:
+                bootfile, bf_set = cls.boot_file_name, True
+        if host is not None:
+            if host.next_server is not None and int(host.next_server):
+                next_server = host.next_server
+            if host.server_hostname:
+                sname = host.server_hostname
+            if host.boot_file_name:
+                bootfile = host.boot_file_name
+        reply.siaddr = next_server
+        reply.sname = sname.encode("latin-1")[:64].ljust(64, b"\0")
+        reply.file = bootfile.encode("latin-1")[:128].ljust(128, b"\0")

@@ -1,0 +1,145 @@
+"""
+One DHCPv4 server over one configuration: the lease store, the compiled
+runtime, the engine, and the periodic work (reclamation, LFC) as plain
+methods that the Twisted service schedules.
+
+No reactor here: time is an injected ``clock`` callable, so tests (and the
+in-process conformance replay) drive it with ``task.Clock.seconds``.
+
+Tests: tests/test_server.py, tests/test_conformance.py
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address
+from typing import Callable, Dict, Iterable, Mapping, Optional, Sequence
+
+from kea_twisted.dhcp4 import Dhcp4Engine
+from kea_twisted.leasefile import LeaseFile
+from kea_twisted.leases import Lease4, MemfileLeaseStore
+from kea_twisted.logs import kea_logger
+from kea_twisted.runtime import Dhcp4Runtime
+
+__all__ = ["Dhcp4Server", "DEFAULT_LEASE_FILE"]
+
+# Kea's default memfile location (Debian's build, --localstatedir=/var).
+DEFAULT_LEASE_FILE = "/var/lib/kea/kea-leases4.csv"
+
+log = kea_logger("dhcpsrv")
+
+
+class Dhcp4Server:
+    """A configured server, not yet on the network.
+
+    :param config: the staged :class:`~kea_twisted.config.model.Dhcp4Config`.
+    :param clock: current time in seconds.
+    :param server_port, client_port: ``-p`` / ``-P`` (None: Kea's 67/68).
+    :param interfaces: interface name -> addresses (subnet selection by
+        interface); discovered from the kernel when None.
+    """
+
+    def __init__(self, config, *, clock: Callable[[], float], server_port: Optional[int] = None,
+                 client_port: Optional[int] = None, hooks=None, stats=None,
+                 interfaces: Optional[Mapping[str, Sequence[IPv4Address]]] = None):
+        self.config = config
+        self.clock = clock
+        self.server_port = server_port
+        self.client_port = client_port
+        self.hooks = hooks
+        self.stats = stats
+        self.interfaces = interfaces
+        self.lease_file: Optional[LeaseFile] = None
+        self.store: Optional[MemfileLeaseStore] = None
+        self.runtime: Optional[Dhcp4Runtime] = None
+        self.engine: Optional[Dhcp4Engine] = None
+        self._socket_addresses: Iterable[IPv4Address] = ()
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def _open_store(self) -> MemfileLeaseStore:
+        database = self.config.lease_database
+        if database.type != "memfile":
+            raise RuntimeError(f"lease database type '{database.type}' is not supported by kea_twisted yet")
+        if not database.persist:
+            return MemfileLeaseStore()
+        path = database.name or DEFAULT_LEASE_FILE
+        self.lease_file = LeaseFile(path)
+        leases, stats = self.lease_file.load(max_row_errors=database.max_row_errors or 0)
+        log.info("{msgid} loaded {count} leases from {path}", msgid="DHCPSRV_MEMFILE_LEASES_RELOAD",
+                 count=len(leases), path=path)
+        return MemfileLeaseStore(sink=self.lease_file, leases=leases.values())
+
+    def start(self) -> None:
+        interfaces = self.interfaces
+        if interfaces is None:
+            from kea_twisted.net.interfaces import ipv4_interfaces
+
+            interfaces = ipv4_interfaces()
+        self.store = self._open_store()
+        self.runtime = Dhcp4Runtime(
+            self.config, self.store, Lease4, socket_addresses=self._socket_addresses,
+            interface_addresses=interfaces,
+        )
+        self.engine = Dhcp4Engine(self.runtime, clock=self.clock, stats=self.stats, hooks=self.hooks,
+                                  server_port=self.server_port, client_port=self.client_port)
+
+    def stop(self) -> None:
+        if self.lease_file is not None:
+            self.lease_file.close()
+            self.lease_file = None
+
+    def set_socket_addresses(self, addresses: Iterable[IPv4Address]) -> None:
+        self._socket_addresses = tuple(addresses)
+        if self.runtime is not None:
+            self.runtime.set_socket_addresses(self._socket_addresses)
+
+    # -- periodic work -------------------------------------------------------
+
+    def timer_intervals(self) -> Dict[str, float]:
+        """Seconds until each periodic task (0: disabled)."""
+        processing = self.config.expired_leases_processing
+        database = self.config.lease_database
+        return {
+            "reclaim": processing.reclaim_timer_wait_time,
+            "flush-reclaimed": processing.flush_reclaimed_timer_wait_time,
+            "lfc": database.lfc_interval if database.persist and database.type == "memfile" else 0,
+        }
+
+    def run_timer(self, name: str):
+        if name == "reclaim":
+            return self.reclaim()
+        if name == "flush-reclaimed":
+            return self.flush_reclaimed()
+        if name == "lfc":
+            return self.lease_file_cleanup()
+        raise KeyError(name)
+
+    def reclaim(self):
+        from kea_twisted.reclaim import ExpirationConfig, LeaseReclaimer
+
+        processing = self.config.expired_leases_processing
+        config = ExpirationConfig.from_config({
+            "reclaim-timer-wait-time": processing.reclaim_timer_wait_time,
+            "flush-reclaimed-timer-wait-time": processing.flush_reclaimed_timer_wait_time,
+            "hold-reclaimed-time": processing.hold_reclaimed_time,
+            "max-reclaim-leases": processing.max_reclaim_leases,
+            "max-reclaim-time": processing.max_reclaim_time,
+            "unwarned-reclaim-cycles": processing.unwarned_reclaim_cycles,
+        })
+        return LeaseReclaimer(self.store, config).reclaim(int(self.clock()))
+
+    def flush_reclaimed(self):
+        processing = self.config.expired_leases_processing
+        return self.store.delete_expired_reclaimed_leases4(int(self.clock()), processing.hold_reclaimed_time)
+
+    def lease_file_cleanup(self):
+        """Rotate the live file and compact in a thread (never on the
+        reactor): Kea's LFC, spec §15.4."""
+        if self.lease_file is None:
+            return None
+        from twisted.internet.threads import deferToThread
+
+        from kea_twisted.leasefile import run_lfc
+
+        self.lease_file.rotate_for_lfc()
+        return deferToThread(run_lfc, self.lease_file.path)
