@@ -102,29 +102,26 @@ class Options(usage.Options):
             self._exit(1)
             return
         self.staged = config
-
-
-class _ReadyService(service.Service):
-    """Placeholder until the DHCPv4 engine is wired in: logs readiness."""
-
-    def __init__(self, config_path: str, server_port: int, client_port: int):
-        self.config_path = config_path
-        self.server_port = server_port
-        self.client_port = client_port
-
-    def startService(self) -> None:
-        super().startService()
-        log.info(
-            "{msgid} configuration {path} loaded; server port {server_port}, client port {client_port}",
-            msgid="DHCP4_CONFIG_COMPLETE",
-            path=self.config_path,
-            server_port=self.server_port,
-            client_port=self.client_port,
-        )
+        parent = getattr(self, "parent", None)
+        if parent is not None and not parent.get("logger") and not parent.get("logfile"):
+            # Kea's log lines and loggers config instead of twistd's format.
+            parent["logger"] = "kea_twisted.logs.twistd_observer"
 
 
 def makeService(options: Options) -> service.IService:
     """The service tree for one server; wiring only."""
+    from kea_twisted.net.services import Dhcp4Service
+
     top = service.MultiService()
-    _ReadyService(options["config"], options["port"], options["client-port"]).setServiceParent(top)
+    staged = getattr(options, "staged", None)
+    if staged is None:
+        from kea_twisted.config.staging import stage_config_file
+
+        staged = stage_config_file(options["config"])
+    Dhcp4Service(
+        options["config"],
+        staged,
+        server_port=options["port"],
+        client_port=options["client-port"] if options["client-port"] != 68 else None,
+    ).setServiceParent(top)
     return top
