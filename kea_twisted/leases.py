@@ -1,0 +1,558 @@
+"""
+DHCPv4 leases and Kea's memfile lease store (``LeaseMgr`` +
+``Memfile_LeaseMgr``, spec/dhcp4.md §3.4, §3.5, §11, §15, §16).
+
+Pure: no reactor, no clock — every question about time takes ``now``.
+
+Three pieces:
+
+* :class:`Lease4`, an immutable value in Kea's words (``cltt`` is the client
+  last transaction time, ``expire = cltt + valid_lifetime``; ``state`` 0
+  default, 1 declined, 2 expired-reclaimed).
+* Two views of one store.  :class:`ISyncLeaseStore` answers at once: the
+  DHCP hot path (the allocation engine, RELEASE, DECLINE, reclamation) uses
+  the in-process memfile store directly.  :class:`ILeaseStore` answers with
+  Deferreds: the face a store with network round trips (a PostgreSQL store
+  sharing Kea's schema) will offer, and what command handlers such as
+  ``lease_cmds`` should be written against.  :class:`DeferredLeaseStore`
+  turns any synchronous store into the Deferred one with already-fired
+  Deferreds (``defer.succeed``/``defer.fail``; no reactor needed).  The
+  method names are Kea's ``LeaseMgr`` names in snake case in both.
+* :class:`MemfileLeaseStore`: Kea's memfile in memory — indexes by address,
+  hw-address (+ subnet), client-id (+ subnet), subnet, hostname, and two
+  expiration orders (not reclaimed / reclaimed) kept as heaps with lazy
+  invalidation, so reclamation stays O(k log n) at 100k+ leases.  Every
+  change is handed to an optional persistence sink (a
+  :class:`kea_twisted.leasefile.LeaseFile`) *before* memory changes and
+  before the call returns, as Kea writes the CSV row first
+  (``memfile_lease_mgr.cc`` ``addLeaseInternal``): if the write raises,
+  memory is untouched.  No sink is Kea's ``persist: false``.
+
+Kea facts kept here ([src] ``memfile_lease_mgr.cc``, ``lease.cc``):
+
+* a deletion is written as the *stored* lease with ``valid_lifetime`` 0, so
+  the row's ``expire`` is the old cltt (spec §15.2);
+* ``update_lease`` of a missing address raises (:class:`NoSuchLease`);
+  ``add_lease`` of a taken address answers False and writes nothing;
+* expired means ``expire <= now`` for the reclamation query (Kea's
+  expiration index ``upper_bound((false, now))``) but ``expire < now`` for
+  :meth:`Lease4.is_expired` (Kea's ``Lease::expired``);
+* leases in any state but 2 count as "not reclaimed" (Kea's index key is
+  ``stateExpiredReclaimed()``), declined ones included;
+* ``delete_expired_reclaimed_leases4(now, secs)`` removes state-2 leases
+  with ``expire <= now - secs``, writing one deletion row each.
+
+Where Kea's boost indexes return equal keys in insertion order, lists here
+are in (subnet id, address) or address order.
+
+Tests: tests/test_leases.py
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from bisect import bisect_right
+from dataclasses import dataclass, field, replace
+from ipaddress import IPv4Address
+from typing import (
+    Any, Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple,
+)
+
+from twisted.internet import defer
+from zope.interface import Interface, implementer
+
+__all__ = [
+    "STATE_DEFAULT",
+    "STATE_DECLINED",
+    "STATE_EXPIRED_RECLAIMED",
+    "Lease4",
+    "NoSuchLease",
+    "ILeaseSink",
+    "ISyncLeaseStore",
+    "ILeaseStore",
+    "MemfileLeaseStore",
+    "DeferredLeaseStore",
+]
+
+#: Kea's ``Lease::STATE_DEFAULT``, ``STATE_DECLINED``, ``STATE_EXPIRED_RECLAIMED``.
+STATE_DEFAULT = 0
+STATE_DECLINED = 1
+STATE_EXPIRED_RECLAIMED = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Lease4:
+    """One DHCPv4 lease, as a row of ``lease4.csv`` holds it.
+
+    ``hwaddr`` is ``b""`` when there is none (declined leases); ``client_id``
+    is None when there is none (``b""`` is treated the same everywhere).
+    ``user_context`` is a JSON map or None; it does not take part in the
+    hash, so leases can still live in sets.
+    """
+
+    address: IPv4Address
+    hwaddr: bytes
+    client_id: Optional[bytes]
+    valid_lifetime: int
+    cltt: int
+    subnet_id: int
+    fqdn_fwd: bool = False
+    fqdn_rev: bool = False
+    hostname: str = ""
+    state: int = STATE_DEFAULT
+    user_context: Optional[Dict[str, Any]] = field(default=None, hash=False)
+
+    @property
+    def expire(self) -> int:
+        """``cltt + valid_lifetime``: the ``expire`` column of the file."""
+        return self.cltt + self.valid_lifetime
+
+    def is_expired(self, now: int) -> bool:
+        """Kea's ``Lease::expired()``: strictly past its expiration time."""
+        return self.cltt + self.valid_lifetime < now
+
+    @property
+    def is_reclaimed(self) -> bool:
+        """Kea's ``stateExpiredReclaimed()``."""
+        return self.state == STATE_EXPIRED_RECLAIMED
+
+    @property
+    def is_declined(self) -> bool:
+        """Kea's ``stateDeclined()``."""
+        return self.state == STATE_DECLINED
+
+    def belongs_to(self, client_id: Optional[bytes], hwaddr: Optional[bytes]) -> bool:
+        """Kea's ``Lease4::belongsToClient`` (spec §3.4, §11).
+
+        Equal client-ids (both present) make the lease the client's.  If
+        either side has no client-id the hw-addresses decide.  Two
+        *different* client-ids never match, whatever the hw-addresses say.
+        """
+        if client_id and self.client_id:
+            return client_id == self.client_id
+        return hwaddr is not None and hwaddr == self.hwaddr
+
+
+class NoSuchLease(LookupError):
+    """Kea's ``NoSuchLease``: an update of an address that has no lease."""
+
+
+class ILeaseSink(Interface):
+    """Where a store persists its changes (the lease file)."""
+
+    def append(lease: Lease4) -> None:
+        """Write one row for ``lease`` (``valid_lifetime`` 0 = deletion)
+        durably enough to survive the process (Kea: flushed to the OS)
+        before returning; raise if it cannot be written."""
+
+
+class ISyncLeaseStore(Interface):
+    """A lease store that answers at once (the in-process memfile).
+
+    The names are Kea's ``LeaseMgr`` methods.  Lists are new lists; leases
+    are immutable values, so callers may keep them.
+    """
+
+    def add_lease(lease: Lease4) -> bool:
+        """Store a new lease; False (nothing written) if the address is taken."""
+
+    def update_lease(lease: Lease4) -> None:
+        """Replace the lease at ``lease.address``; :class:`NoSuchLease` if none."""
+
+    def delete_lease(lease: Lease4) -> bool:
+        """Delete the lease at ``lease.address``; False if there was none."""
+
+    def get_lease4(address: IPv4Address) -> Optional[Lease4]:
+        """The lease for an address, or None."""
+
+    def get_leases4_by_hwaddr(hwaddr: bytes) -> List[Lease4]:
+        """All leases with this hw-address."""
+
+    def get_lease4_by_hwaddr_subnet(hwaddr: bytes, subnet_id: int) -> Optional[Lease4]:
+        """One lease with this hw-address in this subnet, or None."""
+
+    def get_leases4_by_client_id(client_id: bytes) -> List[Lease4]:
+        """All leases with this client-id."""
+
+    def get_lease4_by_client_id_subnet(client_id: bytes, subnet_id: int) -> Optional[Lease4]:
+        """One lease with this client-id in this subnet, or None."""
+
+    def get_leases4_by_subnet(subnet_id: int) -> List[Lease4]:
+        """All leases of a subnet, by address."""
+
+    def get_leases4_by_hostname(hostname: str) -> List[Lease4]:
+        """All leases with exactly this hostname."""
+
+    def get_all_leases4() -> List[Lease4]:
+        """Every lease, by address."""
+
+    def get_leases4_page(after_address: IPv4Address, limit: int) -> List[Lease4]:
+        """Up to ``limit`` leases with addresses above ``after_address``
+        (Kea's ``getLeases4(lower_bound, page_size)``: the bound itself is
+        excluded; start from 0.0.0.0)."""
+
+    def get_expired_leases4(now: int, max_leases: int) -> List[Lease4]:
+        """Leases not reclaimed (state != 2) with ``expire <= now``,
+        oldest first, at most ``max_leases`` (0: all)."""
+
+    def delete_expired_reclaimed_leases4(now: int, secs: int) -> int:
+        """Delete state-2 leases with ``expire <= now - secs``; the count."""
+
+    def wipe_leases4(subnet_id: int) -> int:
+        """Delete every lease of a subnet (one deletion row each); the count."""
+
+    def lease_counts() -> List[Tuple[int, int, int]]:
+        """``(subnet_id, state, count)`` for every state present (Kea's
+        lease statistics query), sorted."""
+
+
+class ILeaseStore(Interface):
+    """A lease store whose answers are Deferreds (same methods and
+    meanings as :class:`ISyncLeaseStore`); a failure is an errback."""
+
+    def add_lease(lease):
+        """Deferred[bool]."""
+
+    def update_lease(lease):
+        """Deferred[None]; errback NoSuchLease."""
+
+    def delete_lease(lease):
+        """Deferred[bool]."""
+
+    def get_lease4(address):
+        """Deferred[Optional[Lease4]]."""
+
+    def get_leases4_by_hwaddr(hwaddr):
+        """Deferred[List[Lease4]]."""
+
+    def get_lease4_by_hwaddr_subnet(hwaddr, subnet_id):
+        """Deferred[Optional[Lease4]]."""
+
+    def get_leases4_by_client_id(client_id):
+        """Deferred[List[Lease4]]."""
+
+    def get_lease4_by_client_id_subnet(client_id, subnet_id):
+        """Deferred[Optional[Lease4]]."""
+
+    def get_leases4_by_subnet(subnet_id):
+        """Deferred[List[Lease4]]."""
+
+    def get_leases4_by_hostname(hostname):
+        """Deferred[List[Lease4]]."""
+
+    def get_all_leases4():
+        """Deferred[List[Lease4]]."""
+
+    def get_leases4_page(after_address, limit):
+        """Deferred[List[Lease4]]."""
+
+    def get_expired_leases4(now, max_leases):
+        """Deferred[List[Lease4]]."""
+
+    def delete_expired_reclaimed_leases4(now, secs):
+        """Deferred[int]."""
+
+    def wipe_leases4(subnet_id):
+        """Deferred[int]."""
+
+    def lease_counts():
+        """Deferred[List[Tuple[int, int, int]]]."""
+
+
+_SYNC_METHODS = (
+    "add_lease", "update_lease", "delete_lease", "get_lease4",
+    "get_leases4_by_hwaddr", "get_lease4_by_hwaddr_subnet",
+    "get_leases4_by_client_id", "get_lease4_by_client_id_subnet",
+    "get_leases4_by_subnet", "get_leases4_by_hostname", "get_all_leases4",
+    "get_leases4_page", "get_expired_leases4",
+    "delete_expired_reclaimed_leases4", "wipe_leases4", "lease_counts",
+)
+
+
+def _deferred_method(name: str) -> Callable[..., defer.Deferred]:
+    def method(self: "DeferredLeaseStore", *args: Any, **kwargs: Any) -> defer.Deferred:
+        try:
+            result = getattr(self.store, name)(*args, **kwargs)
+        except BaseException:
+            return defer.fail()
+        return defer.succeed(result)
+
+    method.__name__ = name
+    method.__doc__ = f"``{name}`` of the wrapped store, as a fired Deferred."
+    return method
+
+
+@implementer(ILeaseStore)
+class DeferredLeaseStore:
+    """:class:`ILeaseStore` over any :class:`ISyncLeaseStore`: each call
+    runs at once and returns an already-fired Deferred (an exception
+    becomes a failed one).  No reactor is involved."""
+
+    def __init__(self, store: Any):
+        self.store = store
+
+
+for _name in _SYNC_METHODS:
+    setattr(DeferredLeaseStore, _name, _deferred_method(_name))
+del _name
+
+
+# The heaps hold (expire, address as int, tie-breaker, lease); an entry is
+# live while the store still holds that very lease object at the address.
+_HeapEntry = Tuple[int, int, int, Lease4]
+# Indexes key addresses by their integer value: hashing an IPv4Address goes
+# through hex() and costs several times more than an int.
+_PairIndex = Dict[Any, Dict[int, Set[int]]]
+
+
+@implementer(ISyncLeaseStore)
+class MemfileLeaseStore:
+    """Kea's memfile lease store, in memory.
+
+    :param sink: where every change is written before it is applied (a
+        :class:`~kea_twisted.leasefile.LeaseFile`); None for ``persist:
+        false``.
+    :param leases: the leases loaded at startup (written nowhere).
+    """
+
+    def __init__(self, sink: Optional[Any] = None, leases: Iterable[Lease4] = ()):
+        self.sink = sink
+        self._by_address: Dict[int, Lease4] = {}
+        self._by_hwaddr: _PairIndex = {}
+        self._by_client_id: _PairIndex = {}
+        self._by_subnet: Dict[int, Set[int]] = {}
+        self._by_hostname: Dict[str, Set[int]] = {}
+        self._active: List[_HeapEntry] = []
+        self._reclaimed: List[_HeapEntry] = []
+        self._tie = itertools.count()
+        self._sorted: Optional[List[int]] = None
+        for lease in leases:
+            old = self._by_address.get(int(lease.address))
+            if old is not None:
+                self._unindex(old)
+            self._index(lease)
+
+    # -- index upkeep -------------------------------------------------------
+
+    @staticmethod
+    def _add_pair(index: _PairIndex, key: Any, subnet_id: int, address: int) -> None:
+        subnets = index.get(key)
+        if subnets is None:
+            index[key] = {subnet_id: {address}}
+            return
+        addresses = subnets.get(subnet_id)
+        if addresses is None:
+            subnets[subnet_id] = {address}
+        else:
+            addresses.add(address)
+
+    @staticmethod
+    def _remove_pair(index: _PairIndex, key: Any, subnet_id: int, address: int) -> None:
+        subnets = index[key]
+        addresses = subnets[subnet_id]
+        addresses.discard(address)
+        if not addresses:
+            del subnets[subnet_id]
+            if not subnets:
+                del index[key]
+
+    def _index(self, lease: Lease4) -> None:
+        address = int(lease.address)
+        self._by_address[address] = lease
+        self._add_pair(self._by_hwaddr, lease.hwaddr, lease.subnet_id, address)
+        if lease.client_id:
+            self._add_pair(self._by_client_id, lease.client_id, lease.subnet_id, address)
+        subnet = self._by_subnet.get(lease.subnet_id)
+        if subnet is None:
+            self._by_subnet[lease.subnet_id] = {address}
+        else:
+            subnet.add(address)
+        named = self._by_hostname.get(lease.hostname)
+        if named is None:
+            self._by_hostname[lease.hostname] = {address}
+        else:
+            named.add(address)
+        heap = self._reclaimed if lease.state == STATE_EXPIRED_RECLAIMED else self._active
+        heapq.heappush(heap, (lease.cltt + lease.valid_lifetime, address, next(self._tie), lease))
+        if len(heap) > 2 * len(self._by_address) + 1024:
+            self._rebuild_heaps()
+
+    def _unindex(self, lease: Lease4) -> None:
+        # The heap entry goes stale by itself (lazy invalidation).
+        address = int(lease.address)
+        del self._by_address[address]
+        self._remove_pair(self._by_hwaddr, lease.hwaddr, lease.subnet_id, address)
+        if lease.client_id:
+            self._remove_pair(self._by_client_id, lease.client_id, lease.subnet_id, address)
+        addresses = self._by_subnet[lease.subnet_id]
+        addresses.discard(address)
+        if not addresses:
+            del self._by_subnet[lease.subnet_id]
+        addresses = self._by_hostname[lease.hostname]
+        addresses.discard(address)
+        if not addresses:
+            del self._by_hostname[lease.hostname]
+
+    def _rebuild_heaps(self) -> None:
+        active: List[_HeapEntry] = []
+        reclaimed: List[_HeapEntry] = []
+        for address, lease in self._by_address.items():
+            entry = (lease.cltt + lease.valid_lifetime, address, next(self._tie), lease)
+            (reclaimed if lease.state == STATE_EXPIRED_RECLAIMED else active).append(entry)
+        heapq.heapify(active)
+        heapq.heapify(reclaimed)
+        self._active, self._reclaimed = active, reclaimed
+
+    def _live(self, entry: _HeapEntry) -> bool:
+        return self._by_address.get(entry[1]) is entry[3]
+
+    def _sorted_addresses(self) -> List[int]:
+        if self._sorted is None:
+            self._sorted = sorted(self._by_address)
+        return self._sorted
+
+    def _leases_at(self, addresses: Iterable[int]) -> List[Lease4]:
+        by_address = self._by_address
+        return [by_address[a] for a in sorted(addresses)]
+
+    def _write(self, lease: Lease4) -> None:
+        if self.sink is not None:
+            self.sink.append(lease)
+
+    # -- changes ------------------------------------------------------------
+
+    def add_lease(self, lease: Lease4) -> bool:
+        if int(lease.address) in self._by_address:
+            return False
+        self._write(lease)
+        self._index(lease)
+        self._sorted = None
+        return True
+
+    def update_lease(self, lease: Lease4) -> None:
+        old = self._by_address.get(int(lease.address))
+        if old is None:
+            raise NoSuchLease(f"failed to update the lease with address {lease.address} - no such lease")
+        self._write(lease)
+        self._unindex(old)
+        self._index(lease)
+
+    def delete_lease(self, lease: Lease4) -> bool:
+        old = self._by_address.get(int(lease.address))
+        if old is None:
+            return False
+        # Kea writes a copy of the stored lease with valid lifetime 0.
+        self._write(replace(old, valid_lifetime=0))
+        self._unindex(old)
+        self._sorted = None
+        return True
+
+    def wipe_leases4(self, subnet_id: int) -> int:
+        leases = self.get_leases4_by_subnet(subnet_id)
+        for lease in leases:
+            self.delete_lease(lease)
+        return len(leases)
+
+    def delete_expired_reclaimed_leases4(self, now: int, secs: int) -> int:
+        limit = now - secs
+        heap = self._reclaimed
+        doomed: List[_HeapEntry] = []
+        while heap and heap[0][0] <= limit:
+            entry = heapq.heappop(heap)
+            if self._live(entry):
+                doomed.append(entry)
+        for index, entry in enumerate(doomed):
+            try:
+                self.delete_lease(entry[3])
+            except BaseException:
+                # Not deleted (the write failed): keep them findable.
+                for kept in doomed[index:]:
+                    heapq.heappush(heap, kept)
+                raise
+        return len(doomed)
+
+    # -- queries ------------------------------------------------------------
+
+    def get_lease4(self, address: IPv4Address) -> Optional[Lease4]:
+        return self._by_address.get(int(address))
+
+    def _by_key(self, index: _PairIndex, key: Any) -> List[Lease4]:
+        subnets = index.get(key)
+        if not subnets:
+            return []
+        by_address = self._by_address
+        return [by_address[a] for sid in sorted(subnets) for a in sorted(subnets[sid])]
+
+    def _one_by_key(self, index: _PairIndex, key: Any, subnet_id: int) -> Optional[Lease4]:
+        subnets = index.get(key)
+        addresses = subnets.get(subnet_id) if subnets else None
+        if not addresses:
+            return None
+        return self._by_address[min(addresses)]
+
+    def get_leases4_by_hwaddr(self, hwaddr: bytes) -> List[Lease4]:
+        return self._by_key(self._by_hwaddr, hwaddr)
+
+    def get_lease4_by_hwaddr_subnet(self, hwaddr: bytes, subnet_id: int) -> Optional[Lease4]:
+        return self._one_by_key(self._by_hwaddr, hwaddr, subnet_id)
+
+    def get_leases4_by_client_id(self, client_id: bytes) -> List[Lease4]:
+        if not client_id:
+            return []
+        return self._by_key(self._by_client_id, client_id)
+
+    def get_lease4_by_client_id_subnet(self, client_id: bytes, subnet_id: int) -> Optional[Lease4]:
+        if not client_id:
+            return None
+        return self._one_by_key(self._by_client_id, client_id, subnet_id)
+
+    def get_leases4_by_subnet(self, subnet_id: int) -> List[Lease4]:
+        return self._leases_at(self._by_subnet.get(subnet_id, ()))
+
+    def get_leases4_by_hostname(self, hostname: str) -> List[Lease4]:
+        return self._leases_at(self._by_hostname.get(hostname, ()))
+
+    def get_all_leases4(self) -> List[Lease4]:
+        by_address = self._by_address
+        return [by_address[a] for a in self._sorted_addresses()]
+
+    def get_leases4_page(self, after_address: IPv4Address, limit: int) -> List[Lease4]:
+        addresses = self._sorted_addresses()
+        start = bisect_right(addresses, int(after_address))
+        by_address = self._by_address
+        return [by_address[a] for a in addresses[start:start + max(limit, 0)]]
+
+    def get_expired_leases4(self, now: int, max_leases: int) -> List[Lease4]:
+        heap = self._active
+        found: List[_HeapEntry] = []
+        while heap and heap[0][0] <= now and (max_leases <= 0 or len(found) < max_leases):
+            entry = heapq.heappop(heap)
+            if self._live(entry):
+                found.append(entry)
+        # Still live until the caller changes them: put them back.
+        for entry in found:
+            heapq.heappush(heap, entry)
+        return [entry[3] for entry in found]
+
+    def lease_counts(self) -> List[Tuple[int, int, int]]:
+        counts: Dict[Tuple[int, int], int] = {}
+        for lease in self._by_address.values():
+            key = (lease.subnet_id, lease.state)
+            counts[key] = counts.get(key, 0) + 1
+        return sorted((sid, state, n) for (sid, state), n in counts.items())
+
+    # -- conveniences ---------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._by_address)
+
+    def __iter__(self) -> Iterator[Lease4]:
+        return iter(self.get_all_leases4())
+
+    def __contains__(self, address: object) -> bool:
+        return isinstance(address, IPv4Address) and int(address) in self._by_address
+
+    def deferred(self) -> DeferredLeaseStore:
+        """This store behind :class:`ILeaseStore` (fired Deferreds)."""
+        return DeferredLeaseStore(self)
