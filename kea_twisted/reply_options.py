@@ -47,6 +47,23 @@ def _first(sources: Sequence[OptionSource], code: int) -> Optional[ConfiguredOpt
     return None
 
 
+def _wanted(requested: Iterable[int], sources: Sequence[OptionSource]) -> List[int]:
+    """Requested codes in request order without repeats, then every code
+    marked always-send in any source (§10.4)."""
+    wanted: List[int] = []
+    seen = set()
+    for code in requested:
+        if code not in seen:
+            seen.add(code)
+            wanted.append(code)
+    for source in sources:
+        for code, option in source.items():
+            if option.always_send and code not in seen:
+                seen.add(code)
+                wanted.append(code)
+    return wanted
+
+
 def select_options(
     sources: Sequence[OptionSource],
     requested: Iterable[int],
@@ -60,19 +77,7 @@ def select_options(
     """
     taken = set(present)
     out: Dict[int, bytes] = {}
-    wanted: List[int] = []
-    seen = set()
-    for code in requested:
-        if code not in seen:
-            seen.add(code)
-            wanted.append(code)
-    # always-send options of every source count as requested (§10.4).
-    for source in sources:
-        for code, option in source.items():
-            if option.always_send and code not in seen:
-                seen.add(code)
-                wanted.append(code)
-    for code in wanted:
+    for code in _wanted(requested, sources):
         if code in taken or code in out:
             continue
         option = _first(sources, code)
@@ -95,19 +100,8 @@ def vendor_options(
     """Option 125's payload for one vendor (§10.5): sub-options requested
     (for 4491, the query's 125 sub-option 1 lists them) or always-send, the
     first source that has each; None when there are none."""
-    wanted: List[int] = []
-    seen = set()
-    for code in requested:
-        if code not in seen:
-            seen.add(code)
-            wanted.append(code)
-    for source in vendor_sources:
-        for code, option in source.items():
-            if option.always_send and code not in seen:
-                seen.add(code)
-                wanted.append(code)
     data = b""
-    for code in sorted(wanted):
+    for code in sorted(_wanted(requested, vendor_sources)):
         option = _first(vendor_sources, code)
         if option is not None:
             data += bytes([code, len(option.payload)]) + option.payload
