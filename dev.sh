@@ -24,7 +24,7 @@ debian_packages() {
     # The oracle (real Kea 2.2) and what the network tests need. Only as root
     # on a Debian-like machine; the suites that need them skip, saying why,
     # when they are missing.
-    local wanted="kea-dhcp4-server kea-admin kea-ctrl-agent kea-doc iproute2"
+    local wanted="kea-dhcp4-server kea-admin kea-ctrl-agent kea-doc iproute2 isc-dhcp-client udhcpc"
     if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
         echo "not root or no apt-get: Kea-dependent tests will skip"
         return 0
@@ -91,9 +91,44 @@ run_conformance() {
     return "$rc"
 }
 
+run_realclients() {
+    # Real dhclient/udhcpc clients in network namespaces against the server
+    # on raw sockets (../shared/realclients): needs root and iproute2.
+    local log=$1 script=../shared/realclients/realclients.py
+    if [ ! -f "$script" ]; then
+        echo "real clients skipped: $script not found (../shared beside the repository)" | tee "$log"
+        return 0
+    fi
+    if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null || ! ip netns list >/dev/null 2>&1; then
+        echo "real clients skipped: needs root and network namespaces (ip netns)" | tee "$log"
+        return 0
+    fi
+    if ! command -v dhclient >/dev/null || ! command -v udhcpc >/dev/null; then
+        echo "real clients skipped: dhclient/udhcpc not installed (isc-dhcp-client, udhcpc)" | tee "$log"
+        return 0
+    fi
+    set +e
+    PATH="$PWD/$venv/bin:$PATH" timeout 600 python3 "$script" --scenario single \
+        --server 'twistd -n --pidfile= kea4 -c {config}' 2>&1 | tee "$log"
+    local rc=${PIPESTATUS[0]}
+    set -e
+    return "$rc"
+}
+
+closing_counts() {
+    # "N passed, M failed" of a log -> "N M"; none and a failure -> "0 1"
+    if grep -qE '^[0-9]+ passed, [0-9]+ failed' "$1"; then
+        grep -E '^[0-9]+ passed, [0-9]+ failed' "$1" | tail -1 | sed -E 's/^([0-9]+) passed, ([0-9]+) failed.*/\1 \2/'
+    elif [ "$2" != 0 ]; then
+        echo "0 1"
+    else
+        echo "0 0"
+    fi
+}
+
 run_tests() {
-    local tlog clog t0
-    tlog=$(mktemp); clog=$(mktemp)
+    local tlog clog rlog t0
+    tlog=$(mktemp); clog=$(mktemp); rlog=$(mktemp)
     t0=$(date +%s)
     echo "=== trial (unit, in-process conformance, Kea-backed tests)"
     run_trial "$tlog" && trc=0 || trc=$?
@@ -102,17 +137,17 @@ run_tests() {
     echo "=== conformance harness over real sockets"
     run_conformance "$clog" && crc=0 || crc=$?
     echo "=== conformance took $(( $(date +%s) - t0 ))s"
+    t0=$(date +%s)
+    echo "=== real DHCP clients in network namespaces"
+    run_realclients "$rlog" && rrc=0 || rrc=$?
+    echo "=== real clients took $(( $(date +%s) - t0 ))s"
     read -r tp tf ts < <(trial_summary "$tlog" "$trc")
-    local cp=0 cf=0
-    if grep -qE '^[0-9]+ passed, [0-9]+ failed' "$clog"; then
-        read -r cp cf < <(grep -E '^[0-9]+ passed, [0-9]+ failed' "$clog" | tail -1 | sed -E 's/^([0-9]+) passed, ([0-9]+) failed.*/\1 \2/')
-    elif [ "$crc" != 0 ]; then
-        cf=1
-    fi
-    rm -f "$tlog" "$clog"
-    echo "trial: $tp passed, $tf failed, $ts skipped; conformance harness: $cp passed, $cf failed"
-    echo "$(( tp + cp )) passed, $(( tf + cf )) failed, $ts skipped"
-    [ "$tf" = 0 ] && [ "$cf" = 0 ]
+    read -r cp cf < <(closing_counts "$clog" "$crc")
+    read -r rp rf < <(closing_counts "$rlog" "$rrc")
+    rm -f "$tlog" "$clog" "$rlog"
+    echo "trial: $tp passed, $tf failed, $ts skipped; conformance harness: $cp passed, $cf failed; real clients: $rp passed, $rf failed"
+    echo "$(( tp + cp + rp )) passed, $(( tf + cf + rf )) failed, $ts skipped"
+    [ "$tf" = 0 ] && [ "$cf" = 0 ] && [ "$rf" = 0 ]
 }
 
 case "${1:-}" in

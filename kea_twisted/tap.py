@@ -101,6 +101,14 @@ class Options(usage.Options):
         if config is None:
             self._exit(1)
             return
+        from kea_twisted.config.staging import check_runnable
+
+        try:
+            self.warnings = check_runnable(config)
+        except ConfigError as e:
+            self.stderr.write(e.kea_report() + "\n")
+            self._exit(1)
+            return
         self.staged = config
         parent = getattr(self, "parent", None)
         if parent is not None and not parent.get("logger") and not parent.get("logfile"):
@@ -118,6 +126,8 @@ def makeService(options: Options) -> service.IService:
         from kea_twisted.config.staging import stage_config_file
 
         staged = stage_config_file(options["config"])
+    for warning in getattr(options, "warnings", ()):
+        log.warn("{msgid} {warning}", msgid="DHCP4_FEATURE_NOT_AVAILABLE", warning=warning)
     Dhcp4Service(
         options["config"],
         staged,

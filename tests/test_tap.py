@@ -189,3 +189,30 @@ class TwistdCommandTests(SynchronousTestCase):
         os.makedirs(cwd)
         result = self._twistd("--help", cwd=cwd)
         self.assertIn("kea4", result.stdout)
+
+
+class RunnableTests(SynchronousTestCase):
+    def test_sql_lease_database_refused_at_start(self):
+        """-t accepts a PostgreSQL lease database (as Kea -t does), -c refuses
+        to start on it with a clear error."""
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write('{"Dhcp4": {"lease-database": {"type": "postgresql", "name": "kea"}}}')
+        check = RecordingOptions()
+        check.parseOptions(["-t", path])
+        self.assertEqual(check.exit_code, 0)
+        run = RecordingOptions()
+        run.parseOptions(["-c", path])
+        self.assertEqual(run.exit_code, 1)
+        self.assertIn("lease database type 'postgresql' is not supported by kea_twisted yet",
+                      run.stderr.getvalue())
+
+    def test_unavailable_features_warned(self):
+        """DDNS updates configured but not available: a warning, not silence."""
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write('{"Dhcp4": {"dhcp-ddns": {"enable-updates": true}}}')
+        run = RecordingOptions()
+        run.parseOptions(["-c", path])
+        self.assertIsNone(run.exit_code)
+        self.assertTrue(any("DNS updates" in w for w in run.warnings))

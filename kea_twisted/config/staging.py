@@ -14,7 +14,13 @@ from typing import Mapping, Optional, Sequence
 
 from kea_twisted.config.errors import ConfigError
 
-__all__ = ["stage_config_file", "stage_config_element", "check_hook_libraries", "BUILTIN_HOOK_LIBRARIES"]
+__all__ = [
+    "stage_config_file",
+    "stage_config_element",
+    "check_hook_libraries",
+    "check_runnable",
+    "BUILTIN_HOOK_LIBRARIES",
+]
 
 # Kea's hook library file names -> the built-in module in the ``hooks``
 # package that stands in for it.
@@ -45,6 +51,31 @@ def check_hook_libraries(config, validate=None):
             "hooks libraries failed to validate - library or libraries in error are: " + names,
             getattr(libraries[0], "pos", None),
         )
+
+
+def check_runnable(config) -> list:
+    """What this configuration asks for that kea_twisted cannot do yet.
+
+    Kea's ``-t`` accepts SQL databases without connecting, and so does ours;
+    starting a server on one must fail clearly instead.  Features that are
+    configured but not available yet are returned as warnings for the
+    start-up log, so that nothing is silently ignored.
+    """
+    database = config.lease_database
+    if database.type != "memfile":
+        raise ConfigError(
+            f"lease database type '{database.type}' is not supported by kea_twisted yet "
+            "(memfile only)",
+            database.pos,
+        )
+    warnings = []
+    for hosts in config.hosts_databases:
+        warnings.append(f"hosts database of type '{hosts.type}' is not available yet: its reservations are not used")
+    if config.dhcp_ddns.enable_updates:
+        warnings.append("dhcp-ddns enable-updates is set but DNS updates are not available yet: no NameChangeRequests are sent")
+    if config.config_control is not None and config.config_control.config_databases:
+        warnings.append("config-control databases are not available: the configuration backend is not used")
+    return warnings
 
 
 def stage_config_element(root, *, interfaces: Optional[Mapping[str, Sequence]] = None):
