@@ -79,26 +79,28 @@ class Dhcp4Engine:
     :param runtime: a :class:`kea_twisted.runtime.Dhcp4Runtime` (the
         configuration compiled for the hot path).
     :param clock: returns the current time in seconds (``reactor.seconds``).
-    :param stats: a statistics sink with ``add(name, value)`` (optional).
+    :param stats: a :class:`~kea_twisted.stats.StatsMgr` (optional).
+    :param network_state: answers ``is_service_enabled()`` (``dhcp-disable``).
     :param hooks: a :class:`kea_twisted.hooks.HookRunner` (optional).
     :param server_port, client_port: ``-p`` / ``-P``.
     """
 
     def __init__(self, runtime, *, clock: Callable[[], float] = time.time, stats=None, hooks=None,
-                 server_port: Optional[int] = None, client_port: Optional[int] = None):
+                 server_port: Optional[int] = None, client_port: Optional[int] = None,
+                 network_state=None):
         self.runtime = runtime
         self.clock = clock
         self.stats = stats
         self.hooks = hooks
         self.server_port = server_port
         self.client_port = client_port
-        self.enabled = True
+        self.network_state = network_state
 
     # -- statistics ----------------------------------------------------
 
     def _stat(self, name: str, value: int = 1) -> None:
         if self.stats is not None:
-            self.stats.add(name, value)
+            self.stats.add_value(name, value)
 
     # -- entry point -----------------------------------------------------
 
@@ -153,7 +155,7 @@ class Dhcp4Engine:
             raise _Dropped("DHCP4_PACKET_DROP_0005" if mtype >= 19 else "DHCP4_PACKET_DROP_0006",
                            f"unsupported message type {mtype}")
         self._stat(_RECEIVED_STAT[mtype])
-        if not self.enabled:
+        if self.network_state is not None and not self.network_state.is_service_enabled():
             raise _Dropped("DHCP4_PACKET_DROP_0008", "DHCP service is globally disabled")
         if (mtype == DHCPINFORM and query.giaddr == ZERO and arrival.remote_addr == ZERO
                 and query.ciaddr == ZERO):

@@ -39,14 +39,19 @@ class Dhcp4Server:
     """
 
     def __init__(self, config, *, clock: Callable[[], float], server_port: Optional[int] = None,
-                 client_port: Optional[int] = None, hooks=None, stats=None,
+                 client_port: Optional[int] = None, hooks=None, stats=None, network_state=None,
                  interfaces: Optional[Mapping[str, Sequence[IPv4Address]]] = None):
         self.config = config
         self.clock = clock
         self.server_port = server_port
         self.client_port = client_port
         self.hooks = hooks
+        if stats is None:
+            from kea_twisted.stats import StatsMgr
+
+            stats = StatsMgr(clock)
         self.stats = stats
+        self.network_state = network_state
         self.interfaces = interfaces
         self.lease_file: Optional[LeaseFile] = None
         self.store: Optional[MemfileLeaseStore] = None
@@ -81,7 +86,18 @@ class Dhcp4Server:
             interface_addresses=interfaces,
         )
         self.engine = Dhcp4Engine(self.runtime, clock=self.clock, stats=self.stats, hooks=self.hooks,
-                                  server_port=self.server_port, client_port=self.client_port)
+                                  server_port=self.server_port, client_port=self.client_port,
+                                  network_state=self.network_state)
+        self._init_statistics()
+
+    def _init_statistics(self) -> None:
+        """Kea's statistics at configuration time: the packet counters, and
+        per subnet the address totals and counts from the lease store."""
+        from kea_twisted.stats import init_dhcp4_statistics, update_config_statistics
+
+        init_dhcp4_statistics(self.stats)
+        capacities = [(s.id, sum(p.capacity for p in s.pools)) for s in self.config.subnets]
+        update_config_statistics(self.stats, capacities, self.store.lease_counts())
 
     def stop(self) -> None:
         if self.lease_file is not None:

@@ -16,7 +16,7 @@ from kea_twisted.net.services import Dhcp4Service
 
 
 class FakeServer:
-    def __init__(self, config, *, clock, server_port, client_port, events):
+    def __init__(self, config, *, clock, server_port, client_port, events, **kw):
         self.config = config
         self.clock = clock
         self.engine = object()
@@ -123,3 +123,26 @@ class ServiceTests(SynchronousTestCase):
         self.assertFalse(self.successResultOf(self.service.reload()))
         self.assertEqual(self.service.server.config.name, "first")
         self.assertNotIn(("stop", "first"), self.events)
+
+
+class CommandTableTests(SynchronousTestCase):
+    def test_builtin_commands_registered(self):
+        """The control channel offers Kea's built-in server commands."""
+        reactor = MemoryReactorClock()
+        service = Dhcp4Service(None, config("c"), reactor=reactor, stage=lambda p: None,
+                               server_factory=lambda c, **kw: None, sockets_factory=None,
+                               observer=None, install_signal_handlers=False)
+        names = set(service.command_table().names())
+        for name in ("version-get", "status-get", "dhcp-disable", "dhcp-enable", "statistic-get",
+                     "statistic-get-all", "shutdown", "config-reload", "leases-reclaim", "list-commands"):
+            self.assertIn(name, names)
+
+    def test_status_get(self):
+        """status-get answers through the command table."""
+        reactor = MemoryReactorClock()
+        service = Dhcp4Service(None, config("c"), reactor=reactor, stage=lambda p: None,
+                               server_factory=lambda c, **kw: None, sockets_factory=None,
+                               observer=None, install_signal_handlers=False)
+        table = service.command_table()
+        result = self.successResultOf(table.process({"command": "status-get"}))
+        self.assertEqual(result["result"], 0)

@@ -81,18 +81,23 @@ class Dhcp4Service(service.Service):
         self._install_signal_handlers = install_signal_handlers
         self.server = None
         self.sockets = None
+        self.control = None
         self._timers: Dict[str, Any] = {}
+        # Kept across reconfigurations, as Kea keeps its statistics and
+        # its DHCP service state.
+        from kea_twisted.commands import NetworkState
+        from kea_twisted.stats import StatsMgr
+
+        self.stats = StatsMgr(reactor.seconds)
+        self.network_state = NetworkState(reactor)
 
     # -- lifecycle ------------------------------------------------------
 
     def privilegedStartService(self) -> None:
         self._configure_logging(self.config)
-        self.server = self._server_factory(
-            self.config, clock=self.reactor.seconds, server_port=self.server_port,
-            client_port=self.client_port,
-        )
-        self.server.start()
+        self.server = self._new_server(self.config)
         self._open_sockets()
+        self._open_control_socket(self.config)
         super().privilegedStartService()
 
     def startService(self) -> None:
@@ -111,6 +116,7 @@ class Dhcp4Service(service.Service):
         if self._install_signal_handlers and getattr(self, "_previous_sighup", None) is not None:
             signal.signal(signal.SIGHUP, self._previous_sighup)
         d = self._close_sockets()
+        d.addCallback(lambda _: self._close_control_socket())
 
         def _stop_server(_):
             if self.server is not None:
@@ -118,6 +124,77 @@ class Dhcp4Service(service.Service):
             log.info("{msgid} server shutdown", msgid="DHCP4_SHUTDOWN")
 
         return d.addCallback(_stop_server)
+
+    def _new_server(self, config):
+        server = self._server_factory(
+            config, clock=self.reactor.seconds, server_port=self.server_port,
+            client_port=self.client_port, stats=self.stats, network_state=self.network_state,
+        )
+        server.start()
+        self.commit_time = self.reactor.seconds()
+        return server
+
+    # -- control channel -------------------------------------------------
+
+    def command_table(self):
+        """Kea's built-in commands over this service."""
+        from kea_twisted.commands import (
+            RESULT_ERROR, RESULT_SUCCESS, CommandTable, ServerStatus, answer,
+            install_builtin_commands, install_server_state_commands, install_statistic_commands,
+        )
+
+        table = CommandTable()
+        install_builtin_commands(table)
+        install_statistic_commands(table, self.stats)
+        status = ServerStatus(clock=self.reactor.seconds, start_time=self.reactor.seconds(),
+                              last_commit_time=getattr(self, "commit_time", None))
+        install_server_state_commands(table, self.network_state, status)
+
+        def shutdown(command):
+            self.reactor.callLater(0, self.reactor.stop)
+            return answer(RESULT_SUCCESS, "Shutting down.")
+
+        def config_reload(command):
+            def done(ok):
+                if ok:
+                    status.last_commit_time = self.reactor.seconds()
+                    return answer(RESULT_SUCCESS, "Configuration successful.")
+                return answer(RESULT_ERROR, "Config reload failed")
+
+            return self.reload().addCallback(done)
+
+        def leases_reclaim(command):
+            self.server.reclaim()
+            return answer(RESULT_SUCCESS, "Reclamation of expired leases is complete.")
+
+        table.register("shutdown", shutdown)
+        table.register("config-reload", config_reload)
+        table.register("leases-reclaim", leases_reclaim)
+        return table
+
+    def _open_control_socket(self, config) -> None:
+        info = getattr(config, "control_socket", None)
+        if info is None or not getattr(info, "socket_name", ""):
+            return
+        from kea_twisted.net.control import ControlSocket, ControlSocketError
+
+        control = ControlSocket(info.socket_name, self.command_table(), self.reactor)
+        try:
+            control.open()
+        except ControlSocketError as e:
+            log.error("{msgid} failed to open the control socket: {reason}",
+                      msgid="DHCP4_CONFIG_LOAD_FAIL", reason=str(e))
+            self.exit_status = 1
+            if getattr(self.reactor, "running", False):
+                self.reactor.stop()
+            return
+        self.control = control
+
+    def _close_control_socket(self) -> Deferred:
+        control, self.control = self.control, None
+        if control is None:
+            return succeed(None)
+        return maybeDeferred(control.close)
 
     # -- sockets ---------------------------------------------------------
 
@@ -203,11 +280,7 @@ class Dhcp4Service(service.Service):
             self.server.stop()
             self.config = config
             self._configure_logging(config)
-            self.server = self._server_factory(
-                config, clock=self.reactor.seconds, server_port=self.server_port,
-                client_port=self.client_port,
-            )
-            self.server.start()
+            self.server = self._new_server(config)
             self._open_sockets()
             self._arm_all()
             log.info("{msgid} configuration reloaded from {path}", msgid="DHCP4_DYNAMIC_RECONFIGURATION_SUCCESS",
