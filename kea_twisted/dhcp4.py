@@ -333,7 +333,9 @@ class Dhcp4Engine:
                             names, fake=False)
         result = rt.allocator.request_lease4(ctx)
         if result.lease is None:
-            if result.unknown_requested_addr:
+            if result.unknown_requested_addr and not self._in_any_pool(subnet, requested):
+                # Outside every pool (classes aside): silence.  Inside a pool
+                # the client's classes may not use: NAK (Kea's assignLease).
                 raise _Dropped("DHCP4_UNKNOWN_ADDRESS_REQUESTED", "address outside the pools")
             return self._nak(query, arrival)
         self._fill_lease_reply(query, reply, result, classes, host, names, ctx)
@@ -341,6 +343,18 @@ class Dhcp4Engine:
                        msgid="DHCP4_LEASE_ALLOC", label=_label(query), addr=result.lease.address,
                        lft=result.lease.valid_lifetime)
         return self._finish(query, reply, arrival)
+
+    @staticmethod
+    def _in_any_pool(subnet, address) -> bool:
+        """In a pool of the subnet or its shared network, whatever the
+        classes (Kea walks getNextSubnet without classes here)."""
+        value = int(address)
+        current = subnet
+        while current is not None:
+            if current.in_pool(value):
+                return True
+            current = current.next_subnet(subnet)
+        return False
 
     def _names(self, query: Packet4, host, subnet):
         try:

@@ -80,10 +80,13 @@ class Dhcp4Server:
             from kea_twisted.net.interfaces import ipv4_interfaces
 
             interfaces = ipv4_interfaces()
+        from kea_twisted.classify import Classifier
+
         self.store = self._open_store()
         self.runtime = Dhcp4Runtime(
             self.config, self.store, Lease4, socket_addresses=self._socket_addresses,
             interface_addresses=interfaces,
+            classifier=Classifier(self.config.client_classes, self.config.option_definitions),
         )
         self.engine = Dhcp4Engine(self.runtime, clock=self.clock, stats=self.stats, hooks=self.hooks,
                                   server_port=self.server_port, client_port=self.client_port,

@@ -89,6 +89,9 @@ def stage_config_element(root, *, interfaces: Optional[Mapping[str, Sequence]] =
 
         interfaces = ipv4_interfaces()
     config = build_config(dhcp4, interfaces=interfaces)
+    from kea_twisted.classify import compile_classes
+
+    compile_classes(config.client_classes, config.option_definitions)
     check_hook_libraries(config)
     return config
 
