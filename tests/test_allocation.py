@@ -5,37 +5,14 @@ iterative allocator (spec/dhcp4.md §3.2, §6, §7; alloc_engine.cc).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from ipaddress import IPv4Address as A, IPv4Network
-from typing import Optional
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from kea_twisted.leases import Lease4 as FakeLease
 from kea_twisted.allocation import (
     AllocationContext, AllocationEngine, NetworkRuntime, PoolRuntime, ReservationView, SubnetRuntime,
 )
-
-
-@dataclass(frozen=True)
-class FakeLease:
-    address: A
-    hwaddr: bytes
-    client_id: Optional[bytes]
-    valid_lifetime: int
-    cltt: int
-    subnet_id: int
-    fqdn_fwd: bool = False
-    fqdn_rev: bool = False
-    hostname: str = ""
-    state: int = 0
-
-    def is_expired(self, now):
-        return self.cltt + self.valid_lifetime < now
-
-    def belongs_to(self, client_id, hwaddr):
-        if client_id and self.client_id:
-            return client_id == self.client_id
-        return hwaddr == self.hwaddr
 
 
 class FakeStore:
