@@ -82,10 +82,11 @@ run_conformance() {
     local only=()
     while read -r name _rest; do
         grep -q "^$name	" tests/conformance_pending.txt || only+=(--only "$name")
-    done < <(python3 "$harness" list | grep -E "^[a-z][a-z0-9-]+ ")
+    done < <(python3 "$harness" list --scenarios "$(dirname "$harness")/scenarios" --scenarios tests/scenarios \
+             | grep -E "^[a-z][a-z0-9-]+ ")
     set +e
     PATH="$PWD/$venv/bin:$PATH" python3 "$harness" run --server 'twistd -n --pidfile= kea4 -c {config}' \
-        "${only[@]}" 2>&1 | tee "$log"
+        --scenarios "$(dirname "$harness")/scenarios" --scenarios tests/scenarios "${only[@]}" 2>&1 | tee "$log"
     local rc=${PIPESTATUS[0]}
     set -e
     return "$rc"

@@ -193,8 +193,13 @@ class AllocationContext:
     hostname: str = ""
     fqdn_fwd: bool = False
     fqdn_rev: bool = False
+    # Option 82's payload, for store-extended-info.
+    relay_agent_info: Optional[bytes] = None
     # Filled in by the engine:
     old_lease: object = None
+    # Lease caching (cache-threshold / cache-max-age): the remaining
+    # lifetime of a reused lease, 0 when the lease was (re)written.
+    reusable_valid_lifetime: int = 0
     conflicting_lease: object = None
     unknown_requested_addr: bool = False
 
@@ -205,6 +210,8 @@ class AllocationResult:
     subnet: SubnetRuntime
     old_lease: object = None
     unknown_requested_addr: bool = False
+    # > 0: the lease was reused from the cache with this remaining lifetime.
+    reusable_valid_lifetime: int = 0
 
 
 class AllocationEngine:
@@ -381,6 +388,18 @@ class AllocationEngine:
             subnet = subnet.next_subnet(first, ctx.classes)
         return None
 
+    @staticmethod
+    def _extended_info(ctx: AllocationContext, user_context):
+        """Kea's updateLease4ExtendedInfo: with store-extended-info, the
+        query's option 82 as ``{"ISC": {"relay-agent-info": "0x…"}}`` in the
+        lease's user context (recorded: opt-store-extended-info)."""
+        model = ctx.subnet.model
+        if not getattr(model, "store_extended_info", False) or ctx.relay_agent_info is None:
+            return user_context
+        merged = dict(user_context or {})
+        merged["ISC"] = {"relay-agent-info": "0x" + ctx.relay_agent_info.hex().upper()}
+        return merged
+
     def _new_lease(self, ctx: AllocationContext, address: IPv4Address):
         subnet = ctx.subnet
         return self._lease(
@@ -394,6 +413,7 @@ class AllocationEngine:
             fqdn_rev=ctx.fqdn_rev,
             hostname=ctx.hostname,
             state=0,
+            user_context=self._extended_info(ctx, None),
         )
 
     def _create(self, ctx: AllocationContext, address: IPv4Address):
@@ -416,7 +436,53 @@ class AllocationEngine:
             fqdn_fwd=ctx.fqdn_fwd,
             fqdn_rev=ctx.fqdn_rev,
             hostname=ctx.hostname,
+            user_context=self._extended_info(ctx, lease.user_context),
         )
+
+    @staticmethod
+    def _changed(old, new) -> bool:
+        """Kea's updateLease4Information verdict: anything but the time moved."""
+        return (
+            old.subnet_id != new.subnet_id
+            or old.hwaddr != new.hwaddr
+            or (old.client_id or None) != (new.client_id or None)
+            or new.valid_lifetime < old.valid_lifetime
+            or old.fqdn_fwd != new.fqdn_fwd
+            or old.fqdn_rev != new.fqdn_rev
+            or old.hostname != new.hostname
+            or old.user_context != new.user_context
+        )
+
+    @staticmethod
+    def _reusable(ctx: AllocationContext, old, new) -> int:
+        """Kea's setLeaseReusable: the remaining lifetime when an unchanged
+        lease may be handed out again without writing it, else 0."""
+        model = ctx.subnet.model
+        threshold = getattr(model, "cache_threshold", None)
+        max_age_cfg = getattr(model, "cache_max_age", None)
+        if old.state != 0:
+            return 0
+        if new.valid_lifetime == 0xFFFFFFFF:
+            return 0xFFFFFFFF
+        if new.cltt < old.cltt:
+            return 0
+        age = new.cltt - old.cltt
+        if age >= old.valid_lifetime:
+            return 0
+        max_age = 0
+        if max_age_cfg is not None:
+            max_age = max_age_cfg
+            if max_age == 0 or age > max_age:
+                return 0
+        if threshold is not None:
+            if threshold <= 0.0 or threshold > 1.0:
+                return 0
+            max_age = int(new.valid_lifetime * threshold)
+            if age > max_age:
+                return 0
+        if max_age == 0:
+            return 0
+        return old.valid_lifetime - age
 
     def _reuse_expired(self, ctx: AllocationContext, expired):
         lease = self._refresh(ctx, expired)
@@ -439,6 +505,12 @@ class AllocationEngine:
     def renew(self, lease, ctx: AllocationContext):
         ctx.old_lease = lease
         renewed = self._refresh(ctx, lease)
+        if not self._changed(lease, renewed):
+            remaining = self._reusable(ctx, lease, renewed)
+            if remaining:
+                # Lease caching: nothing is written, the stored lease stands.
+                ctx.reusable_valid_lifetime = remaining
+                return lease
         if not ctx.fake_allocation:
             renewed = replace(renewed, state=0)
             self._store.update_lease(renewed)
@@ -512,7 +584,8 @@ class AllocationEngine:
             lease = self.allocate_unreserved(ctx)
         if ctx.old_lease is None and client_lease is not None:
             ctx.old_lease = client_lease
-        return AllocationResult(lease, ctx.subnet, ctx.old_lease)
+        return AllocationResult(lease, ctx.subnet, ctx.old_lease,
+                                reusable_valid_lifetime=ctx.reusable_valid_lifetime)
 
     def request_lease4(self, ctx: AllocationContext) -> AllocationResult:
         client_lease = self.find_client_lease(ctx)
@@ -545,7 +618,8 @@ class AllocationEngine:
                 own = self.has_address_reservation(ctx)
                 if (own is not None and own == requested) or self.in_allowed_pool(ctx, client_lease.address):
                     lease = self.renew(client_lease, ctx)
-                    return AllocationResult(lease, ctx.subnet, ctx.old_lease)
+                    return AllocationResult(lease, ctx.subnet, ctx.old_lease,
+                                            reusable_valid_lifetime=ctx.reusable_valid_lifetime)
         if requested is not None:
             lease = self.allocate_or_reuse(requested, ctx)
         else:

@@ -385,7 +385,7 @@ class Dhcp4Engine:
             subnet=subnet, classes=classes, hwaddr=query.chaddr, client_id=client_id,
             requested_address=requested, now=now, valid_lifetime=lifetime, fake_allocation=fake,
             hosts=hosts, host_identifiers=identifiers, hostname=hostname, fqdn_fwd=fqdn_fwd,
-            fqdn_rev=fqdn_rev,
+            fqdn_rev=fqdn_rev, relay_agent_info=query.options.get(82),
         )
 
     def _fill_lease_reply(self, query, reply, result, classes, host, names, ctx) -> None:
@@ -403,9 +403,11 @@ class Dhcp4Engine:
             rt.store.update_lease(lease)
         for code, payload in final.reply_options.items():
             reply.options[code] = payload
-        reply.options[51] = lease.valid_lifetime.to_bytes(4, "big")
+        # A lease reused from the cache goes out with its remaining lifetime.
+        valid = result.reusable_valid_lifetime or lease.valid_lifetime
+        reply.options[51] = valid.to_bytes(4, "big")
         reply.options[1] = subnet.prefix.netmask.packed
-        t1, t2 = rt.tee_times(subnet, lease.valid_lifetime)
+        t1, t2 = rt.tee_times(subnet, valid)
         if t1 is not None:
             reply.options[58] = t1.to_bytes(4, "big")
         if t2 is not None:

@@ -34,6 +34,9 @@ CONFORMANCE = os.environ.get(
     "KEA_TWISTED_CONFORMANCE", os.path.join(os.path.dirname(os.path.dirname(HERE)), "shared", "conformance")
 )
 SCENARIOS = os.path.join(CONFORMANCE, "scenarios")
+# Scenarios recorded from Kea 2.2 by this project (dhcpdiff.py record --kea
+# --scenarios tests/scenarios), for behaviour the shared set does not cover.
+LOCAL_SCENARIOS = os.path.join(HERE, "scenarios")
 
 
 
@@ -65,13 +68,22 @@ def _dhcpdiff():
     return dhcpdiff
 
 
+def _scenario_dirs():
+    """Scenario name -> its directory, shared ones and ours."""
+    found = {}
+    for base in (SCENARIOS, LOCAL_SCENARIOS):
+        try:
+            names = os.listdir(base)
+        except OSError:
+            continue
+        for name in names:
+            if os.path.isfile(os.path.join(base, name, "scenario.json")):
+                found.setdefault(name, os.path.join(base, name))
+    return found
+
+
 def _scenario_names():
-    try:
-        return sorted(
-            n for n in os.listdir(SCENARIOS) if os.path.isfile(os.path.join(SCENARIOS, n, "scenario.json"))
-        )
-    except OSError:
-        return []
+    return sorted(_scenario_dirs())
 
 
 class _Replay:
@@ -81,10 +93,11 @@ class _Replay:
         self.dhcpdiff = _dhcpdiff()
         self.testcase = testcase
         self.name = name
-        with open(os.path.join(SCENARIOS, name, "scenario.json")) as f:
+        directory = _scenario_dirs()[name]
+        with open(os.path.join(directory, "scenario.json")) as f:
             self.scenario = json.load(f)
         self.scenario["name"] = name
-        with open(os.path.join(SCENARIOS, name, "golden.json")) as f:
+        with open(os.path.join(directory, "golden.json")) as f:
             self.golden = json.load(f)
         self.workdir = os.path.abspath(testcase.mktemp())
         os.makedirs(self.workdir)
@@ -149,8 +162,11 @@ class _Replay:
                             ((str(outcome.dest_addr), outcome.dest_port), (dd.SERVER_IP, 67), outcome.data)
                         )
                     entry["replies"] = [dd.reply_record(x) for x in replies]
-                    # The harness waits ~0.5 s per step; keep time moving.
-                    self.clock.advance(float(step.get("wait", 0.5)))
+                    # The harness listens 0.1 s after a reply, or the step's
+                    # whole wait (0.5 s by default) when Kea stayed silent.
+                    golden_steps = self.golden.get("steps", [])
+                    expected = golden_steps[i].get("replies") if i < len(golden_steps) else None
+                    self.clock.advance(0.1 if expected else float(step.get("wait", 0.5)))
                 record["steps"].append(entry)
                 seen = len(dd.read_leases(self.leasefile)[1])
                 row_steps += [i] * (seen - len(row_steps))
