@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Network
-from typing import Callable, Collection, Dict, List, Optional, Protocol, Sequence, Tuple
+from typing import Callable, Collection, Dict, List, Optional, Sequence, Tuple
 
 __all__ = [
     "PoolRuntime",
@@ -35,19 +35,7 @@ __all__ = [
     "AllocationContext",
     "AllocationResult",
     "AllocationEngine",
-    "ISyncLeaseStore",
 ]
-
-
-class ISyncLeaseStore(Protocol):
-    """What the allocator needs of the lease store (in-process, synchronous)."""
-
-    def get_lease4(self, address: IPv4Address): ...
-    def get_leases4_by_client_id(self, client_id: bytes) -> Sequence: ...
-    def get_leases4_by_hwaddr(self, hwaddr: bytes) -> Sequence: ...
-    def add_lease(self, lease) -> bool: ...
-    def update_lease(self, lease) -> None: ...
-    def delete_lease(self, lease) -> bool: ...
 
 
 @dataclass(eq=False)
@@ -217,7 +205,8 @@ class AllocationResult:
 class AllocationEngine:
     """Kea's AllocEngine for DHCPv4 with its iterative allocator.
 
-    :param store: the in-process lease store (synchronous API).
+    :param store: the in-process lease store
+        (:class:`kea_twisted.leases.ISyncLeaseStore`).
     :param reserved_by_address: ``(subnet_id, address) -> ReservationView``
         for ``addressReserved``.
     :param lease_factory: builds a Lease4 (keeps this module independent of
@@ -226,7 +215,7 @@ class AllocationEngine:
 
     def __init__(
         self,
-        store: ISyncLeaseStore,
+        store,
         reserved_by_address: Dict[Tuple[int, IPv4Address], ReservationView],
         lease_factory: Callable[..., object],
     ):

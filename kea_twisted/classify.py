@@ -20,7 +20,7 @@ Tests: tests/test_classify.py, tests/test_conformance.py (class-* scenarios)
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Sequence, Tuple
 
 from kea_twisted.config.errors import ConfigError
 from kea_twisted.expressions import ExpressionError, compile_expression

@@ -22,9 +22,8 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from ipaddress import IPv4Address
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional
 
-from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
 from kea_twisted import destination
@@ -171,7 +170,7 @@ class Dhcp4Engine:
         if mtype == DHCPREQUEST:
             return self._request(query, arrival, classes, now)
         if mtype == DHCPRELEASE:
-            self._release(query, now)
+            self._release(query)
             return Drop("release")
         if mtype == DHCPDECLINE:
             self._decline(query, classes, now)
@@ -228,7 +227,7 @@ class Dhcp4Engine:
         reply.options = options
         return reply
 
-    def _finish(self, query: Packet4, reply: Packet4, arrival: Arrival, server_id_source=None):
+    def _finish(self, query: Packet4, reply: Packet4, arrival: Arrival):
         """Server identifier, destination, encode."""
         rt = self.runtime
         mtype = reply.options[53][0]
@@ -261,8 +260,6 @@ class Dhcp4Engine:
 
     def _nak(self, query: Packet4, arrival: Arrival):
         reply = self._reply_base(query, DHCPNAK)
-        if query.giaddr == ZERO:
-            pass
         packet_log.debug("{msgid} {label}: NAK", msgid="DHCP4_PACKET_NAK_0001", label=_label(query),
                          debuglevel=45)
         return self._finish(query, reply, arrival)
@@ -416,7 +413,7 @@ class Dhcp4Engine:
 
     # -- RELEASE -------------------------------------------------------------
 
-    def _release(self, query: Packet4, now: int) -> None:
+    def _release(self, query: Packet4) -> None:
         rt = self.runtime
         client_id = query.options.get(61)
         lease = rt.store.get_lease4(query.ciaddr)

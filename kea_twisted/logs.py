@@ -30,7 +30,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, IO, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, IO, List, Optional, Sequence, Tuple
 
 from twisted.logger import ILogObserver, LogLevel, Logger, formatEvent
 from zope.interface import implementer

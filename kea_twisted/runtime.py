@@ -20,7 +20,7 @@ from kea_twisted import lifetimes
 from kea_twisted.allocation import (
     GLOBAL_SUBNET_ID, AllocationEngine, NetworkRuntime, PoolRuntime, ReservationView, SubnetRuntime,
 )
-from kea_twisted.hostnames import DdnsParams, FqdnError, post_allocate_name, process_client_name
+from kea_twisted.hostnames import DdnsParams, post_allocate_name, process_client_name
 from kea_twisted.reply_options import ConfiguredOption, select_options, vendor_options
 from kea_twisted.selection import SubnetSelector
 
@@ -268,27 +268,24 @@ class Dhcp4Runtime:
         """(hosts by subnet id, client identifiers, the current host)."""
         identifiers = self.client_identifiers(query)
         hosts: Dict[int, ReservationView] = {}
-        models: Dict[int, object] = {}
         if self.hosts:
             subnets = subnet.network.subnets if subnet.network is not None else [subnet]
             for candidate in subnets:
-                if not candidate.reservations_in_subnet:
-                    continue
-                for kind, value in identifiers:
-                    host = self.hosts.get((candidate.id, kind, value))
-                    if host is not None:
-                        models[candidate.id] = host
-                        hosts[candidate.id] = ReservationView(kind, value, host.ip_address, host)
-                        break
+                if candidate.reservations_in_subnet:
+                    self._find_host(hosts, candidate.id, identifiers)
             if subnet.reservations_global:
-                for kind, value in identifiers:
-                    host = self.hosts.get((GLOBAL_SUBNET_ID, kind, value))
-                    if host is not None:
-                        models[GLOBAL_SUBNET_ID] = host
-                        hosts[GLOBAL_SUBNET_ID] = ReservationView(kind, value, host.ip_address, host)
-                        break
-        current_id = GLOBAL_SUBNET_ID if subnet.reservations_global else subnet.id
-        return hosts, identifiers, models.get(current_id)
+                self._find_host(hosts, GLOBAL_SUBNET_ID, identifiers)
+        current = hosts.get(GLOBAL_SUBNET_ID if subnet.reservations_global else subnet.id)
+        return hosts, identifiers, current.model if current is not None else None
+
+    def _find_host(self, hosts: Dict[int, ReservationView], subnet_id: int,
+                   identifiers: Sequence[Tuple[str, bytes]]) -> None:
+        """The first of the client's identifiers reserved in ``subnet_id``."""
+        for kind, value in identifiers:
+            host = self.hosts.get((subnet_id, kind, value))
+            if host is not None:
+                hosts[subnet_id] = ReservationView(kind, value, host.ip_address, host)
+                return
 
     # -- names, lifetimes --------------------------------------------------
 

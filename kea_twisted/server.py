@@ -133,23 +133,20 @@ class Dhcp4Server:
             return self.lease_file_cleanup()
         raise KeyError(name)
 
-    def reclaim(self):
+    def _reclaimer(self):
+        from dataclasses import fields
+
         from kea_twisted.reclaim import ExpirationConfig, LeaseReclaimer
 
         processing = self.config.expired_leases_processing
-        config = ExpirationConfig.from_config({
-            "reclaim-timer-wait-time": processing.reclaim_timer_wait_time,
-            "flush-reclaimed-timer-wait-time": processing.flush_reclaimed_timer_wait_time,
-            "hold-reclaimed-time": processing.hold_reclaimed_time,
-            "max-reclaim-leases": processing.max_reclaim_leases,
-            "max-reclaim-time": processing.max_reclaim_time,
-            "unwarned-reclaim-cycles": processing.unwarned_reclaim_cycles,
-        })
-        return LeaseReclaimer(self.store, config).reclaim(int(self.clock()))
+        config = ExpirationConfig(**{f.name: getattr(processing, f.name) for f in fields(ExpirationConfig)})
+        return LeaseReclaimer(self.store, config)
+
+    def reclaim(self):
+        return self._reclaimer().reclaim(int(self.clock()))
 
     def flush_reclaimed(self):
-        processing = self.config.expired_leases_processing
-        return self.store.delete_expired_reclaimed_leases4(int(self.clock()), processing.hold_reclaimed_time)
+        return self._reclaimer().flush(int(self.clock()))
 
     def lease_file_cleanup(self):
         """Rotate the live file and compact in a thread (never on the

@@ -12,7 +12,7 @@ Tests: tests/test_tap.py
 from __future__ import annotations
 
 import sys
-from typing import Optional, TextIO
+from typing import TextIO
 
 from twisted.application import service
 from twisted.logger import Logger

@@ -41,10 +41,7 @@ Tests: tests/test_config_model.py, tests/test_config_errors.py
 
 from __future__ import annotations
 
-import json
 import re
-import socket
-import subprocess
 from ipaddress import IPv4Address, IPv4Network, ip_address
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
@@ -100,27 +97,12 @@ _MISSING = object()
 
 def system_interfaces() -> Dict[str, List[IPv4Address]]:
     """This machine's interfaces and their IPv4 addresses (Kea's
-    ``IfaceMgr`` view): names from ``socket.if_nameindex()``, addresses from
-    ``ip -j addr`` when available.  Tests pass ``interfaces=`` instead."""
-    found: Dict[str, List[IPv4Address]] = {}
-    try:
-        for _index, name in socket.if_nameindex():
-            found[name] = []
-    except OSError:
-        pass
-    try:
-        out = subprocess.run(["ip", "-j", "addr"], capture_output=True, text=True, timeout=5, check=False).stdout
-        for entry in json.loads(out or "[]"):
-            name = entry.get("ifname")
-            if not name:
-                continue
-            addrs = found.setdefault(name, [])
-            for info in entry.get("addr_info", ()):
-                if info.get("family") == "inet":
-                    addrs.append(IPv4Address(info["local"]))
-    except (OSError, ValueError, subprocess.SubprocessError, KeyError, TypeError):
-        pass
-    return found
+    ``IfaceMgr`` view), from the kernel over rtnetlink
+    (:func:`kea_twisted.net.interfaces.ipv4_interfaces`).  Tests pass
+    ``interfaces=`` instead."""
+    from kea_twisted.net.interfaces import ipv4_interfaces
+
+    return ipv4_interfaces()
 
 
 # ---------------------------------------------------------------------------
