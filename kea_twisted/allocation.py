@@ -223,6 +223,20 @@ class AllocationEngine:
         self._reserved = reserved_by_address
         self._lease = lease_factory
         self._order = 0
+        #: ``(name, delta)`` sink for Kea's allocation statistics
+        #: (``StatsMgr.add_value``); None keeps none.
+        self.on_stat: Optional[Callable[[str, int], None]] = None
+
+    def _count(self, name: str, delta: int = 1) -> None:
+        if self.on_stat is not None:
+            self.on_stat(name, delta)
+
+    def _assigned(self, subnet_id: int) -> None:
+        """A lease (re)assigned for real: Kea's three counters."""
+        if self.on_stat is not None:
+            self.on_stat(f"subnet[{subnet_id}].assigned-addresses", 1)
+            self.on_stat(f"subnet[{subnet_id}].cumulative-assigned-addresses", 1)
+            self.on_stat("cumulative-assigned-addresses", 1)
 
     # -- the iterative allocator --------------------------------------
 
@@ -409,7 +423,10 @@ class AllocationEngine:
         lease = self._new_lease(ctx, address)
         if ctx.fake_allocation:
             return lease
-        return lease if self._store.add_lease(lease) else None
+        if not self._store.add_lease(lease):
+            return None
+        self._assigned(lease.subnet_id)
+        return lease
 
     def _refresh(self, ctx: AllocationContext, lease):
         """Kea's updateLease4Information: the lease now belongs to this
@@ -478,6 +495,7 @@ class AllocationEngine:
         if not ctx.fake_allocation:
             lease = replace(lease, state=0)
             self._store.update_lease(lease)
+            self._assigned(lease.subnet_id)
         return lease
 
     def allocate_or_reuse(self, address: IPv4Address, ctx: AllocationContext):
@@ -503,6 +521,9 @@ class AllocationEngine:
         if not ctx.fake_allocation:
             renewed = replace(renewed, state=0)
             self._store.update_lease(renewed)
+            if lease.is_expired(ctx.now) or lease.state == 2:
+                # Kea counts the re-assignment of an expired lease.
+                self._assigned(renewed.subnet_id)
         return renewed
 
     def allocate_unreserved(self, ctx: AllocationContext):
@@ -511,8 +532,10 @@ class AllocationEngine:
         if network is not None:
             subnet = ctx.subnet = self._preferred_subnet(network, subnet)
         original = subnet
+        total_attempts = 0
         while subnet is not None:
             attempts = subnet.pool_capacity(ctx.classes)
+            total_attempts += attempts
             for _ in range(attempts):
                 candidate = IPv4Address(self.pick_address(subnet, ctx.classes))
                 existing = self._store.get_lease4(candidate)
@@ -528,7 +551,20 @@ class AllocationEngine:
             subnet = subnet.next_subnet(original, ctx.classes)
             if subnet is not None:
                 ctx.subnet = subnet
+        self._allocation_failed(ctx, network is not None, total_attempts)
         return None
+
+    def _allocation_failed(self, ctx: AllocationContext, in_network: bool, attempts: int) -> None:
+        """Kea's failure statistics (allocateUnreservedLease4), global and
+        for the last subnet tried; the subnet ones exist from first use."""
+        subnet_id = ctx.subnet.id
+        kinds = ["v4-allocation-fail-shared-network" if in_network else "v4-allocation-fail-subnet",
+                 "v4-allocation-fail" if attempts else "v4-allocation-fail-no-pools"]
+        if ctx.classes:
+            kinds.append("v4-allocation-fail-classes")
+        for kind in kinds:
+            self._count(kind)
+            self._count(f"subnet[{subnet_id}].{kind}")
 
     @staticmethod
     def _preferred_subnet(network: NetworkRuntime, selected: SubnetRuntime) -> SubnetRuntime:
@@ -615,5 +651,6 @@ class AllocationEngine:
             lease = self.allocate_unreserved(ctx)
         if lease is not None and client_lease is not None:
             ctx.old_lease = client_lease
-            self._store.delete_lease(client_lease)
+            if self._store.delete_lease(client_lease):
+                self._count(f"subnet[{client_lease.subnet_id}].assigned-addresses", -1)
         return AllocationResult(lease, ctx.subnet, ctx.old_lease)

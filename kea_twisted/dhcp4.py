@@ -20,18 +20,21 @@ Tests: tests/test_dhcp4.py, tests/test_conformance.py
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from ipaddress import IPv4Address
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from kea_twisted import destination
 from kea_twisted.allocation import AllocationContext
 from kea_twisted.hostnames import FqdnError
 from kea_twisted.datagrams import Arrival, Drop, IPacketHandler, Reply
+from kea_twisted.hooks import DEFAULT_PARKED_PACKET_LIMIT, NextStep, ParkingLotFull
 from kea_twisted.logs import kea_logger
-from kea_twisted.packet import MalformedPacket, Packet4, decode, encode
+from kea_twisted.packet import HEADER_LEN, MalformedPacket, Packet4, decode, encode
 from kea_twisted.selection import selector_for
 
 __all__ = ["Dhcp4Engine", "DHCPDISCOVER", "DHCPOFFER", "DHCPREQUEST", "DHCPDECLINE",
@@ -42,12 +45,14 @@ DHCPACK, DHCPNAK, DHCPRELEASE, DHCPINFORM = 5, 6, 7, 8
 _ACCEPTED_TYPES = (DHCPDISCOVER, DHCPREQUEST, DHCPDECLINE, DHCPRELEASE, DHCPINFORM)
 _TYPE_NAMES = {1: "DHCPDISCOVER", 2: "DHCPOFFER", 3: "DHCPREQUEST", 4: "DHCPDECLINE",
                5: "DHCPACK", 6: "DHCPNAK", 7: "DHCPRELEASE", 8: "DHCPINFORM"}
-_RECEIVED_STAT = {1: "pkt4-discover-received", 3: "pkt4-request-received",
-                  4: "pkt4-decline-received", 7: "pkt4-release-received",
-                  8: "pkt4-inform-received"}
+_RECEIVED_STAT = {1: "pkt4-discover-received", 2: "pkt4-offer-received",
+                  3: "pkt4-request-received", 4: "pkt4-decline-received",
+                  5: "pkt4-ack-received", 6: "pkt4-nak-received",
+                  7: "pkt4-release-received", 8: "pkt4-inform-received"}
 _SENT_STAT = {2: "pkt4-offer-sent", 5: "pkt4-ack-sent", 6: "pkt4-nak-sent"}
 
 ZERO = IPv4Address(0)
+_SKIP, _DROP, _PARK = NextStep.SKIP, NextStep.DROP, NextStep.PARK
 
 packet_log = kea_logger("packets")
 bad_packet_log = kea_logger("bad-packets")
@@ -56,12 +61,51 @@ dhcp4_log = kea_logger("dhcp4")
 
 
 class _Dropped(Exception):
-    """Internal: stop processing this query with Kea's drop message ID."""
+    """Internal: stop processing this query with Kea's drop message ID.
 
-    def __init__(self, msgid: str, reason: str = ""):
+    ``counted``: Kea adds to ``pkt4-receive-drop`` for the drops of
+    ``accept()``, the DROP class and exceptions, not for a handler that
+    simply has no answer (no subnet, no address, an unknown INIT-REBOOT):
+    spec/control-channel.md §4.2.
+    """
+
+    def __init__(self, msgid: str, reason: str = "", counted: bool = True):
         super().__init__(msgid)
         self.msgid = msgid
         self.reason = reason
+        self.counted = counted
+
+
+@dataclass
+class _Answer:
+    """What a message handler produced: the reply (None: no reply) and the
+    leases for ``leases4_committed``."""
+
+    reply: Optional[Packet4]
+    subnet: object = None
+    leases: Sequence = ()
+    deleted: Sequence = ()
+    silence: str = ""
+
+
+def _drive(pipeline, value=None, failure: Optional[Failure] = None):
+    """Run a pipeline generator.  It yields what it waits for: a plain value
+    comes straight back (the hot path stays synchronous); a Deferred (a
+    callout that returned one, a parked packet) resumes it when it fires,
+    and the result is then a Deferred too."""
+    while True:
+        try:
+            if failure is not None:
+                item = failure.throwExceptionIntoGenerator(pipeline)
+                failure = None
+            else:
+                item = pipeline.send(value)
+        except StopIteration as stop:
+            return stop.value
+        if isinstance(item, Deferred):
+            return item.addCallbacks(lambda v: _drive(pipeline, v),
+                                     lambda f: _drive(pipeline, None, f))
+        value = item
 
 
 def _label(query: Packet4) -> str:
@@ -94,6 +138,8 @@ class Dhcp4Engine:
         self.server_port = server_port
         self.client_port = client_port
         self.network_state = network_state
+        if stats is not None:
+            runtime.allocator.on_stat = self._stat
 
     # -- statistics ----------------------------------------------------
 
@@ -104,41 +150,100 @@ class Dhcp4Engine:
     # -- entry point -----------------------------------------------------
 
     def receive(self, data: bytes, arrival: Arrival):
-        """Process one datagram: Reply, Drop, or a Deferred of one."""
+        """Process one datagram: Reply, Drop, or a Deferred of one (when a
+        callout returned a Deferred or parked the query)."""
+        if self.network_state is not None and not self.network_state.is_service_enabled():
+            # Kea checks this before processing: nothing is counted.
+            bad_packet_log.debug("{msgid} DHCP service is globally disabled", msgid="DHCP4_PACKET_DROP_0008",
+                                 debuglevel=40)
+            return Drop("DHCP4_PACKET_DROP_0008")
+        if len(data) < HEADER_LEN:
+            # Kea cannot even build the packet object: only a log line.
+            packet_log.error("{msgid} error on receive: Truncated DHCPv4 packet (len={n}) received, at least {min} is expected.",
+                             msgid="DHCP4_BUFFER_RECEIVE_FAIL", n=len(data), min=HEADER_LEN)
+            return Drop("DHCP4_BUFFER_RECEIVE_FAIL")
+        return _drive(self._pipeline(data, arrival))
+
+    def _hooked(self, point: str) -> bool:
+        hooks = self.hooks
+        return hooks is not None and hooks.has_callouts(point)
+
+    def _pipeline(self, data: bytes, arrival: Arrival):
+        """Kea's processPacket as a generator (see :func:`_drive`)."""
         self._stat("pkt4-received")
+        hooks = self.hooks
+        handle = None
         try:
-            query = decode(data)
-        except MalformedPacket as e:
-            self._stat("pkt4-parse-failed")
-            self._stat("pkt4-receive-drop")
-            bad_packet_log.debug(
-                "{msgid} failed to parse packet from {src} to {dst}, received over interface {iface}, reason: {reason}, dropping",
-                msgid="DHCP4_PACKET_DROP_0001", src=arrival.remote_addr, dst=arrival.local_addr,
-                iface=arrival.iface, reason=str(e), debuglevel=40,
-            )
-            return Drop("DHCP4_PACKET_DROP_0001")
+            if self._hooked("buffer4_receive"):
+                query = Packet4.received(data)
+                self._set_arrival(query, arrival)
+                handle = hooks.create_handle()
+                step = yield self._call_hook("buffer4_receive", handle, query4=query)
+                query = handle.arguments.get("query4", query)
+                if step is _DROP:
+                    dhcp4_log.debug("{msgid} callouts dropped the packet from {src} to {dst} on {iface}",
+                                    msgid="DHCP4_HOOK_BUFFER_RCVD_DROP", src=arrival.remote_addr,
+                                    dst=arrival.local_addr, iface=arrival.iface, debuglevel=40)
+                    return Drop("DHCP4_HOOK_BUFFER_RCVD_DROP")
+                try:
+                    query.unpack()
+                except MalformedPacket as e:
+                    return self._parse_failed(arrival, e)
+            else:
+                try:
+                    query = decode(data)
+                except MalformedPacket as e:
+                    return self._parse_failed(arrival, e)
+                self._set_arrival(query, arrival)
+            raw_type = query.options.get(53)
+            self._stat(_RECEIVED_STAT.get(raw_type[0] if raw_type else 0, "pkt4-unknown-received"))
+            try:
+                if hooks is not None and handle is None:
+                    handle = hooks.create_handle()
+                return (yield from self._process(query, arrival, handle))
+            except _Dropped as d:
+                if d.counted:
+                    self._stat("pkt4-receive-drop")
+                bad_packet_log.debug("{msgid} {label}: {reason}", msgid=d.msgid, label=_label(query),
+                                     reason=d.reason, debuglevel=40)
+                return Drop(d.msgid)
+            except Exception:
+                # Kea: any exception while processing drops the packet (_0007).
+                self._stat("pkt4-receive-drop")
+                bad_packet_log.failure("{msgid} {label}: exception processing packet",
+                                       msgid="DHCP4_PACKET_DROP_0007", label=_label(query))
+                return Drop("DHCP4_PACKET_DROP_0007")
+        finally:
+            if handle is not None:
+                hooks.release_handle(handle)
+
+    @staticmethod
+    def _set_arrival(query: Packet4, arrival: Arrival) -> None:
         query.iface = arrival.iface
         query.remote_addr = arrival.remote_addr
         query.remote_port = arrival.remote_port
         query.local_addr = arrival.local_addr
         query.local_port = arrival.local_port
-        try:
-            return self._process(query, arrival)
-        except _Dropped as d:
-            self._stat("pkt4-receive-drop")
-            bad_packet_log.debug("{msgid} {label}: {reason}", msgid=d.msgid, label=_label(query),
-                                 reason=d.reason, debuglevel=40)
-            return Drop(d.msgid)
-        except Exception:
-            # Kea: any exception while processing drops the packet (_0007).
-            self._stat("pkt4-receive-drop")
-            bad_packet_log.failure("{msgid} {label}: exception processing packet",
-                                   msgid="DHCP4_PACKET_DROP_0007", label=_label(query))
-            return Drop("DHCP4_PACKET_DROP_0007")
+
+    def _parse_failed(self, arrival: Arrival, e: MalformedPacket) -> Drop:
+        self._stat("pkt4-parse-failed")
+        self._stat("pkt4-receive-drop")
+        bad_packet_log.debug(
+            "{msgid} failed to parse packet from {src} to {dst}, received over interface {iface}, reason: {reason}, dropping",
+            msgid="DHCP4_PACKET_DROP_0001", src=arrival.remote_addr, dst=arrival.local_addr,
+            iface=arrival.iface, reason=str(e), debuglevel=40,
+        )
+        return Drop("DHCP4_PACKET_DROP_0001")
+
+    def _call_hook(self, point: str, handle, **arguments):
+        """Set the hook point's arguments and run its callouts: the next
+        step, or a Deferred of it."""
+        handle.reset(**arguments)
+        return self.hooks.call(point, handle)
 
     # -- the pipeline --------------------------------------------------------
 
-    def _process(self, query: Packet4, arrival: Arrival):
+    def _process(self, query: Packet4, arrival: Arrival, handle):
         rt = self.runtime
         now = int(self.clock())
         classes: List[str] = rt.classify_pass1(query)
@@ -153,29 +258,98 @@ class Dhcp4Engine:
         if mtype not in _ACCEPTED_TYPES:
             raise _Dropped("DHCP4_PACKET_DROP_0005" if mtype >= 19 else "DHCP4_PACKET_DROP_0006",
                            f"unsupported message type {mtype}")
-        self._stat(_RECEIVED_STAT[mtype])
-        if self.network_state is not None and not self.network_state.is_service_enabled():
-            raise _Dropped("DHCP4_PACKET_DROP_0008", "DHCP service is globally disabled")
         if (mtype == DHCPINFORM and query.giaddr == ZERO and arrival.remote_addr == ZERO
                 and query.ciaddr == ZERO):
             raise _Dropped("DHCP4_PACKET_DROP_0002", "INFORM from an unknown source")
         server_id = query.options.get(54)
         if server_id is not None and not rt.accepts_server_id(query, server_id, classes):
             raise _Dropped("DHCP4_PACKET_DROP_0003", "not for this server")
+
+        if self._hooked("pkt4_receive"):
+            step = yield self._call_hook("pkt4_receive", handle, query4=query)
+            query = handle.arguments.get("query4", query)
+            if step is _SKIP or step is _DROP:
+                dhcp4_log.debug("{msgid} {label}: callouts dropped the packet", msgid="DHCP4_HOOK_PACKET_RCVD_SKIP",
+                                label=_label(query), debuglevel=50)
+                return Drop("DHCP4_HOOK_PACKET_RCVD_SKIP")
+            for name in query.classes:
+                if name not in classes:
+                    classes.append(name)
         if "DROP" in classes:
             raise _Dropped("DHCP4_PACKET_DROP_0010", "in DROP class")
 
         if mtype == DHCPDISCOVER:
-            return self._discover(query, arrival, classes, now)
-        if mtype == DHCPREQUEST:
-            return self._request(query, arrival, classes, now)
-        if mtype == DHCPRELEASE:
-            self._release(query)
-            return Drop("release")
-        if mtype == DHCPDECLINE:
-            self._decline(query, classes, now)
-            return Drop("decline")
-        return self._inform(query, arrival, classes, now)
+            answer = yield from self._discover(query, arrival, classes, now, handle)
+        elif mtype == DHCPREQUEST:
+            answer = yield from self._request(query, arrival, classes, now, handle)
+        elif mtype == DHCPRELEASE:
+            answer = yield from self._release(query, handle)
+        elif mtype == DHCPDECLINE:
+            answer = yield from self._decline(query, classes, now, handle)
+        else:
+            answer = yield from self._inform(query, arrival, classes, now, handle)
+
+        if self._hooked("leases4_committed"):
+            dropped = yield from self._leases_committed(query, answer, handle)
+            if dropped is not None:
+                return dropped
+        if answer.reply is None:
+            return Drop(answer.silence)
+        return (yield from self._send(query, answer, arrival, handle))
+
+    def _leases_committed(self, query: Packet4, answer: "_Answer", handle):
+        """``leases4_committed`` with Kea's parking (dhcp4_srv.cc
+        processDhcp4Query): a Drop, or None to go on."""
+        hooks = self.hooks
+        released: Deferred = Deferred()
+        handle.reset(query4=query, leases4=list(answer.leases), deleted_leases4=list(answer.deleted))
+        limit = getattr(self.runtime.config, "parked_packet_limit", DEFAULT_PARKED_PACKET_LIMIT)
+        try:
+            step = yield hooks.call_parkable(
+                "leases4_committed", handle, query, lambda: released.callback(True), limit,
+                on_drop=lambda: released.callback(False),
+            )
+        except ParkingLotFull:
+            self._stat("pkt4-receive-drop")
+            packet_log.debug("{msgid} parked packet limit {limit} reached, dropping {label}",
+                             msgid="DHCP4_HOOK_LEASES4_PARKING_LOT_FULL", limit=limit, label=_label(query),
+                             debuglevel=40)
+            return Drop("DHCP4_HOOK_LEASES4_PARKING_LOT_FULL")
+        if step is _PARK:
+            dhcp4_log.debug("{msgid} {label}: packet parked by the callouts",
+                            msgid="DHCP4_HOOK_LEASES4_COMMITTED_PARK", label=_label(query), debuglevel=50)
+            if not (yield released):
+                return Drop("DHCP4_HOOK_LEASES4_COMMITTED_DROP")
+            return None
+        if step is _DROP:
+            dhcp4_log.debug("{msgid} {label}: callouts dropped the response",
+                            msgid="DHCP4_HOOK_LEASES4_COMMITTED_DROP", label=_label(query), debuglevel=40)
+            return Drop("DHCP4_HOOK_LEASES4_COMMITTED_DROP")
+        return None
+
+    def _send(self, query: Packet4, answer: "_Answer", arrival: Arrival, handle):
+        """``pkt4_send``, pack, ``buffer4_send``, the sent statistics."""
+        reply = answer.reply
+        route = self._route(query, reply, arrival)
+        skip_pack = False
+        if self._hooked("pkt4_send"):
+            step = yield self._call_hook("pkt4_send", handle, query4=query, response4=reply,
+                                         subnet4=answer.subnet)
+            if step is _DROP:
+                dhcp4_log.debug("{msgid} {label}: callouts dropped the response",
+                                msgid="DHCP4_HOOK_PACKET_SEND_DROP", label=_label(query), debuglevel=40)
+                return Drop("DHCP4_HOOK_PACKET_SEND_DROP")
+            skip_pack = step is _SKIP
+        if not skip_pack:
+            reply.raw = encode(reply)
+        if self._hooked("buffer4_send"):
+            step = yield self._call_hook("buffer4_send", handle, response4=reply)
+            if step is _SKIP or step is _DROP:
+                dhcp4_log.debug("{msgid} {label}: callouts dropped the response",
+                                msgid="DHCP4_HOOK_BUFFER_SEND_SKIP", label=_label(query), debuglevel=50)
+                return Drop("DHCP4_HOOK_BUFFER_SEND_SKIP")
+            reply = handle.arguments.get("response4", reply)
+        return self._sent(query, reply, route, arrival)
 
     # -- helpers shared by handlers ------------------------------------------
 
@@ -190,8 +364,19 @@ class Dhcp4Engine:
         if not query.chaddr and not client_id:
             raise _Dropped("DHCP4_PACKET_DROP_0007", "no hw address and no client id")
 
-    def _select_subnet(self, query: Packet4, arrival: Arrival, classes: List[str]):
-        return self.runtime.selector.select(selector_for(query, arrival), classes)
+    def _select_subnet(self, query: Packet4, arrival: Arrival, classes: List[str], handle):
+        """Subnet selection, then ``subnet4_select`` (a generator: the
+        subnet, or None).  SKIP means no subnet; DROP drops the query."""
+        subnet = self.runtime.selector.select(selector_for(query, arrival), classes)
+        if self._hooked("subnet4_select"):
+            step = yield self._call_hook("subnet4_select", handle, query4=query, subnet4=subnet,
+                                         subnet4collection=tuple(self.runtime.subnets.values()))
+            if step is _DROP:
+                raise _Dropped("DHCP4_HOOK_SUBNET4_SELECT_DROP", "callouts dropped the packet", counted=False)
+            if step is _SKIP:
+                return None
+            subnet = handle.arguments.get("subnet4", subnet)
+        return subnet
 
     def _host_phase(self, query: Packet4, subnet, classes: List[str]):
         """Host lookup, KNOWN/UNKNOWN, reserved classes, pass 2, DROP
@@ -227,8 +412,8 @@ class Dhcp4Engine:
         reply.options = options
         return reply
 
-    def _finish(self, query: Packet4, reply: Packet4, arrival: Arrival):
-        """Server identifier, destination, encode."""
+    def _route(self, query: Packet4, reply: Packet4, arrival: Arrival):
+        """Server identifier and destination (spec §13); sets the flags."""
         rt = self.runtime
         mtype = reply.options[53][0]
         if 54 not in reply.options:
@@ -246,7 +431,10 @@ class Dhcp4Engine:
             server_port=self.server_port, client_port=self.client_port,
         )
         reply.flags = route.flags
-        data = encode(reply)
+        return route
+
+    def _sent(self, query: Packet4, reply: Packet4, route, arrival: Arrival) -> Reply:
+        mtype = reply.options[53][0]
         self._stat("pkt4-sent")
         stat = _SENT_STAT.get(mtype)
         if stat:
@@ -255,27 +443,27 @@ class Dhcp4Engine:
                          msgid="DHCP4_PACKET_SEND", label=_label(query), type=_TYPE_NAMES.get(mtype, mtype),
                          mtype=mtype, src=route.source_addr, sport=route.source_port, dst=route.dest_addr,
                          dport=route.dest_port, iface=arrival.iface, debuglevel=40)
-        return Reply(data=data, dest_addr=route.dest_addr, dest_port=route.dest_port,
+        return Reply(data=reply.raw, dest_addr=route.dest_addr, dest_port=route.dest_port,
                      iface=arrival.iface, source_addr=route.source_addr)
 
-    def _nak(self, query: Packet4, arrival: Arrival):
+    def _nak(self, query: Packet4, subnet=None, old_lease=None) -> "_Answer":
         reply = self._reply_base(query, DHCPNAK)
         packet_log.debug("{msgid} {label}: NAK", msgid="DHCP4_PACKET_NAK_0001", label=_label(query),
                          debuglevel=45)
-        return self._finish(query, reply, arrival)
+        return _Answer(reply, subnet)
 
     # -- DISCOVER ------------------------------------------------------------
 
-    def _discover(self, query: Packet4, arrival: Arrival, classes: List[str], now: int):
+    def _discover(self, query: Packet4, arrival: Arrival, classes: List[str], now: int, handle):
         rt = self.runtime
         if 54 in query.options:
             # Kea throws while processing a DISCOVER carrying a server id.
             raise _Dropped("DHCP4_PACKET_DROP_0007", "server identifier in DISCOVER")
         client_id = self._client_id(query)
         self._check_identity(query, client_id)
-        subnet = self._select_subnet(query, arrival, classes)
+        subnet = yield from self._select_subnet(query, arrival, classes, handle)
         if subnet is None:
-            raise _Dropped("DHCP4_SUBNET_SELECTION_FAILED", "no subnet")
+            raise _Dropped("DHCP4_SUBNET_SELECTION_FAILED", "no subnet", counted=False)
         hosts, identifiers, host, classes = self._host_phase(query, subnet, classes)
         requested = self._requested_address(query)
         reply = self._reply_base(query, DHCPOFFER)
@@ -284,13 +472,14 @@ class Dhcp4Engine:
                             names, fake=True)
         result = rt.allocator.discover_lease4(ctx)
         if result.lease is None:
-            raise _Dropped("DHCP4_PACKET_NAK_0003", "no address available")
+            raise _Dropped("DHCP4_PACKET_NAK_0003", "no address available", counted=False)
         self._fill_lease_reply(query, reply, result, classes, host, names, ctx)
-        return self._finish(query, reply, arrival)
+        # An offer commits nothing: Kea's context has no new lease then.
+        return _Answer(reply, result.subnet)
 
     # -- REQUEST -------------------------------------------------------------
 
-    def _request(self, query: Packet4, arrival: Arrival, classes: List[str], now: int):
+    def _request(self, query: Packet4, arrival: Arrival, classes: List[str], now: int, handle):
         rt = self.runtime
         client_id = self._client_id(query)
         self._check_identity(query, client_id)
@@ -309,19 +498,20 @@ class Dhcp4Engine:
             requested = None
             init_reboot = False
 
-        subnet = self._select_subnet(query, arrival, classes)
+        subnet = yield from self._select_subnet(query, arrival, classes, handle)
         if subnet is None:
-            return self._nak(query, arrival)
+            return self._nak(query)
         hosts, identifiers, host, classes = self._host_phase(query, subnet, classes)
 
         if init_reboot:
             lease = rt.client_lease_in_network(query, client_id, subnet, classes)
             if lease is None:
                 if not rt.authoritative(subnet):
-                    raise _Dropped("DHCP4_NO_LEASE_INIT_REBOOT", "INIT-REBOOT of an unknown client")
-                return self._nak(query, arrival)
+                    raise _Dropped("DHCP4_NO_LEASE_INIT_REBOOT", "INIT-REBOOT of an unknown client",
+                                   counted=False)
+                return self._nak(query, subnet)
             if lease.address != requested:
-                return self._nak(query, arrival)
+                return self._nak(query, subnet)
 
         reply = self._reply_base(query, DHCPACK)
         reply.ciaddr = query.ciaddr
@@ -333,13 +523,19 @@ class Dhcp4Engine:
             if result.unknown_requested_addr and not self._in_any_pool(subnet, requested):
                 # Outside every pool (classes aside): silence.  Inside a pool
                 # the client's classes may not use: NAK (Kea's assignLease).
-                raise _Dropped("DHCP4_UNKNOWN_ADDRESS_REQUESTED", "address outside the pools")
-            return self._nak(query, arrival)
-        self._fill_lease_reply(query, reply, result, classes, host, names, ctx)
+                raise _Dropped("DHCP4_UNKNOWN_ADDRESS_REQUESTED", "address outside the pools",
+                               counted=False)
+            return self._nak(query, subnet)
+        lease = self._fill_lease_reply(query, reply, result, classes, host, names, ctx)
         lease_log.info("{msgid} {label}: lease {addr} has been allocated for {lft} seconds",
                        msgid="DHCP4_LEASE_ALLOC", label=_label(query), addr=result.lease.address,
                        lft=result.lease.valid_lifetime)
-        return self._finish(query, reply, arrival)
+        # leases4_committed: the new lease unless reused from the cache (not
+        # committed), the old one when the client moved (dhcp4_srv.cc).
+        old = result.old_lease
+        return _Answer(reply, result.subnet,
+                       leases=() if result.reusable_valid_lifetime else (lease,),
+                       deleted=(old,) if old is not None and old.address != lease.address else ())
 
     @staticmethod
     def _in_any_pool(subnet, address) -> bool:
@@ -385,9 +581,9 @@ class Dhcp4Engine:
             fqdn_rev=fqdn_rev, relay_agent_info=query.options.get(82),
         )
 
-    def _fill_lease_reply(self, query, reply, result, classes, host, names, ctx) -> None:
+    def _fill_lease_reply(self, query, reply, result, classes, host, names, ctx):
         """yiaddr, hostname/FQDN, lifetime and mask, required classes,
-        options, fixed fields (spec §10.1)."""
+        options, fixed fields (spec §10.1).  Returns the lease as stored."""
         rt = self.runtime
         lease = result.lease
         subnet = result.subnet
@@ -410,32 +606,44 @@ class Dhcp4Engine:
         if t2 is not None:
             reply.options[59] = t2.to_bytes(4, "big")
         rt.add_configured_options(query, reply, subnet, classes, host, lease.address)
+        return lease
 
     # -- RELEASE -------------------------------------------------------------
 
-    def _release(self, query: Packet4) -> None:
+    def _release(self, query: Packet4, handle):
         rt = self.runtime
+        silence = _Answer(None, silence="release")
         client_id = query.options.get(61)
         lease = rt.store.get_lease4(query.ciaddr)
         if lease is None:
             lease_log.debug("{msgid} {label}: release of unknown address {addr}",
                             msgid="DHCP4_RELEASE_FAIL_NO_LEASE", label=_label(query),
                             addr=query.ciaddr, debuglevel=40)
-            return
+            return silence
         if not lease.belongs_to(client_id, query.chaddr):
             lease_log.debug("{msgid} {label}: release of {addr} by another client",
                             msgid="DHCP4_RELEASE_FAIL_WRONG_CLIENT", label=_label(query),
                             addr=query.ciaddr, debuglevel=40)
-            return
+            return silence
+        if self._hooked("lease4_release"):
+            step = yield self._call_hook("lease4_release", handle, query4=query, lease4=lease)
+            if step is _SKIP or step is _DROP:
+                # The callouts own the lease now: Kea neither deletes it nor counts.
+                dhcp4_log.debug("{msgid} {label}: lease release skipped by the callouts",
+                                msgid="DHCP4_HOOK_LEASE4_RELEASE_SKIP", label=_label(query), debuglevel=50)
+                return silence
         if rt.store.delete_lease(lease):
             self._stat(f"subnet[{lease.subnet_id}].assigned-addresses", -1)
             lease_log.info("{msgid} {label}: address {addr} was released properly.",
                            msgid="DHCP4_RELEASE", label=_label(query), addr=lease.address)
+            return _Answer(None, silence="release", deleted=(lease,))
+        return silence
 
     # -- DECLINE -------------------------------------------------------------
 
-    def _decline(self, query: Packet4, classes: List[str], now: int) -> None:
+    def _decline(self, query: Packet4, classes: List[str], now: int, handle):
         rt = self.runtime
+        silence = _Answer(None, silence="decline")
         opt50 = query.options.get(50)
         if opt50 is None:
             raise _Dropped("DHCP4_PACKET_DROP_0007", "DECLINE without requested address")
@@ -445,27 +653,35 @@ class Dhcp4Engine:
         if lease is None:
             lease_log.warn("{msgid} {label}: decline of unknown address {addr}",
                            msgid="DHCP4_DECLINE_LEASE_NOT_FOUND", label=_label(query), addr=address)
-            return
+            return silence
         if not lease.belongs_to(client_id, query.chaddr):
             lease_log.warn("{msgid} {label}: decline of {addr} by another client",
                            msgid="DHCP4_DECLINE_LEASE_MISMATCH", label=_label(query), addr=address)
-            return
+            return silence
         declined = replace(
             lease, hwaddr=b"", client_id=None, hostname="", fqdn_fwd=False, fqdn_rev=False,
             state=1, cltt=now, valid_lifetime=rt.decline_probation_period,
         )
+        if self._hooked("lease4_decline"):
+            step = yield self._call_hook("lease4_decline", handle, query4=query, lease4=declined)
+            if step is _SKIP or step is _DROP:
+                dhcp4_log.debug("{msgid} {label}: lease decline skipped by the callouts",
+                                msgid="DHCP4_HOOK_DECLINE_SKIP", label=_label(query), debuglevel=50)
+                return silence
         rt.store.update_lease(declined)
         self._stat(f"subnet[{lease.subnet_id}].declined-addresses")
         self._stat("declined-addresses")
         lease_log.info("{msgid} {label}: lease {addr} has been moved to the declined state for {secs} seconds",
                        msgid="DHCP4_DECLINE_LEASE", label=_label(query), addr=address,
                        secs=rt.decline_probation_period)
+        # Kea hands the declined lease to leases4_committed as a new lease.
+        return _Answer(None, silence="decline", leases=(declined,))
 
     # -- INFORM --------------------------------------------------------------
 
-    def _inform(self, query: Packet4, arrival: Arrival, classes: List[str], now: int):
+    def _inform(self, query: Packet4, arrival: Arrival, classes: List[str], now: int, handle):
         rt = self.runtime
-        subnet = self._select_subnet(query, arrival, classes)
+        subnet = yield from self._select_subnet(query, arrival, classes, handle)
         host = None
         if subnet is not None:
             _hosts, _ids, host, classes = self._host_phase(query, subnet, classes)
@@ -478,4 +694,4 @@ class Dhcp4Engine:
             reply.giaddr = ZERO
             reply.hops = 0
             reply.options.pop(82, None)
-        return self._finish(query, reply, arrival)
+        return _Answer(reply, subnet)

@@ -97,6 +97,7 @@ __all__ = [
     "command_hook_name",
     "IHookLibrary",
     "ILibraryHandle",
+    "IServerContext",
     "LibraryHandle",
     "CalloutHandle",
     "NoSuchArgument",
@@ -365,6 +366,32 @@ class ILibraryHandle(Interface):
         """Make ``value`` visible to the server as
         ``runner.published[name][key]`` (status reports and the like)."""
 
+    server = Attribute(
+        "The IServerContext of the server loading the library, or None when "
+        "the library is only being checked (``-t``, ``config-test``)."
+    )
+
+
+class IServerContext(Interface):
+    """What a hook library may use of the server it is loaded into.
+
+    Kea's libraries reach the same things through process-wide singletons
+    (``CfgMgr``, ``LeaseMgrFactory``, ``StatsMgr``, the IO service); here
+    they come through :attr:`ILibraryHandle.server`.  The attributes are
+    live: after a reconfiguration they name the new configuration and store.
+    """
+
+    reactor = Attribute("The reactor (timers, TCP/TLS listeners, HTTP clients).")
+    config = Attribute("The Dhcp4Config in force (kea_twisted.config.model).")
+    store = Attribute("The lease store in force (kea_twisted.leases.ISyncLeaseStore).")
+    stats = Attribute("The StatsMgr (kea_twisted.stats).")
+    network_state = Attribute("The NetworkState behind dhcp-disable/dhcp-enable.")
+
+    def execute_command(command: str, arguments: Any = None) -> Deferred:
+        """Run a control command on this server as if it came on the
+        control socket (built-in or hook-registered); fires with the
+        answer map (``result``, ``text``, ``arguments``)."""
+
 
 # ---------------------------------------------------------------------------
 # Errors
@@ -614,10 +641,12 @@ class CalloutHandle:
 class LibraryHandle:
     """Handed to ``load()``; stays valid while the library is loaded."""
 
-    def __init__(self, runner: "HookRunner", name: str, index: int, parameters: Mapping[str, Any]):
+    def __init__(self, runner: "HookRunner", name: str, index: int, parameters: Mapping[str, Any],
+                 server: Any = None):
         self.name = name
         self.index = index
         self.parameters = parameters
+        self.server = server
         self.published: Dict[str, Any] = {}
         self._runner = runner
 
@@ -659,7 +688,9 @@ class HookRunner:
     HooksManager).  Build with :func:`load_hook_libraries` or
     :func:`load_library_objects`; an empty runner has no callouts."""
 
-    def __init__(self) -> None:
+    def __init__(self, server: Any = None) -> None:
+        #: The IServerContext handed to libraries (None: checking only).
+        self.server = server
         self.libraries: List[LoadedLibrary] = []
         self._callouts: Dict[str, Tuple[_Callout, ...]] = {}
         self._commands: Dict[str, str] = {}  # hook name -> command name
@@ -716,7 +747,7 @@ class HookRunner:
         is raised; libraries loaded before stay loaded (the caller decides).
         """
         index = len(self.libraries) + 1
-        handle = LibraryHandle(self, name, index, dict(parameters or {}))
+        handle = LibraryHandle(self, name, index, dict(parameters or {}), self.server)
         _hooks_log.debug(
             "{msgid} loading hooks library {library}",
             msgid="HOOKS_LIBRARY_LOADING",
@@ -1278,6 +1309,7 @@ def load_library_objects(
     libraries: Sequence[Tuple[str, Any, Optional[Mapping[str, Any]]]],
     *,
     previous: Optional[HookRunner] = None,
+    server: Any = None,
 ) -> HookRunner:
     """A runner with ``libraries`` — (name, library object, parameters) —
     loaded in order, after unloading ``previous``.
@@ -1289,7 +1321,7 @@ def load_library_objects(
     """
     if previous is not None:
         previous.unload_all()
-    runner = HookRunner()
+    runner = HookRunner(server)
     for name, library, parameters in libraries:
         try:
             runner.add_library(name, library, parameters)
@@ -1305,6 +1337,7 @@ def load_hook_libraries(
     *,
     previous: Optional[HookRunner] = None,
     multi_threading: bool = False,
+    server: Any = None,
 ) -> HookRunner:
     """Load ``hooks-libraries`` entries — ``(path, parameters)`` pairs or
     objects with ``library`` and ``parameters`` — into a new runner.
@@ -1323,4 +1356,5 @@ def load_hook_libraries(
     return load_library_objects(
         [(path, obj, params) for (path, params), obj in zip(parts, objects)],
         previous=previous,
+        server=server,
     )

@@ -114,6 +114,44 @@ class Packet4:
     length: int = field(default=0, compare=False)
     #: Kea's ``DHCP4_PACKET_OPTIONS_SKIPPED`` reason, "" when all were read.
     options_skipped: str = field(default="", compare=False)
+    #: The datagram as received (``buffer4_receive`` callouts may rewrite
+    #: it before the engine decodes it).
+    raw: bytes = field(default=b"", compare=False, repr=False)
+    #: Classes given to the packet before classification, by hook
+    #: libraries (``HA_<server>``, ``EXTERNAL_*``): Kea's ``Pkt4::addClass``.
+    classes: List[str] = field(default_factory=list, compare=False)
+    #: True once the fixed fields and options were read from :attr:`raw`.
+    unpacked: bool = field(default=True, compare=False, repr=False)
+
+    @classmethod
+    def received(cls, data: bytes) -> "Packet4":
+        """A packet holding only the datagram, for ``buffer4_receive``: a
+        callout that wants its fields calls :meth:`unpack` (and sets the
+        next step to SKIP, as a Kea library that unpacked the query does)."""
+        return cls(raw=data, unpacked=False)
+
+    def unpack(self, definitions: Optional[OptionDefinitions] = None) -> "Packet4":
+        """Decode :attr:`raw` into this packet (once); raises
+        :class:`MalformedPacket`.  Returns self."""
+        if self.unpacked:
+            return self
+        decoded = decode(self.raw, definitions)
+        for name in ("op", "htype", "hlen", "hops", "xid", "secs", "flags", "ciaddr", "yiaddr",
+                     "siaddr", "giaddr", "chaddr", "sname", "file", "options", "fused",
+                     "length", "options_skipped"):
+            setattr(self, name, getattr(decoded, name))
+        self.unpacked = True
+        return self
+
+    def add_class(self, name: str) -> None:
+        """Kea's ``Pkt4::addClass`` for hook libraries: the class is the
+        packet's from then on (before classification when added in
+        ``buffer4_receive``), and usable in ``member()`` tests."""
+        if name not in self.classes:
+            self.classes.append(name)
+
+    def in_class(self, name: str) -> bool:
+        return name in self.classes
 
     @property
     def message_type(self) -> Optional[int]:

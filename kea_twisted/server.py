@@ -57,6 +57,7 @@ class Dhcp4Server:
         self.store: Optional[MemfileLeaseStore] = None
         self.runtime: Optional[Dhcp4Runtime] = None
         self.engine: Optional[Dhcp4Engine] = None
+        self._lease_reclaimer = None
         self._socket_addresses: Iterable[IPv4Address] = ()
 
     # -- lifecycle ---------------------------------------------------------
@@ -134,16 +135,71 @@ class Dhcp4Server:
         raise KeyError(name)
 
     def _reclaimer(self):
-        from dataclasses import fields
+        # One per configuration: it counts incomplete passes across runs.
+        if self._lease_reclaimer is None:
+            from dataclasses import fields
 
-        from kea_twisted.reclaim import ExpirationConfig, LeaseReclaimer
+            from kea_twisted.reclaim import ExpirationConfig, LeaseReclaimer
 
-        processing = self.config.expired_leases_processing
-        config = ExpirationConfig(**{f.name: getattr(processing, f.name) for f in fields(ExpirationConfig)})
-        return LeaseReclaimer(self.store, config)
+            processing = self.config.expired_leases_processing
+            config = ExpirationConfig(**{f.name: getattr(processing, f.name) for f in fields(ExpirationConfig)})
+            self._lease_reclaimer = LeaseReclaimer(
+                self.store, config, expire_callout=self._lease4_expire,
+                recover_callout=self._lease4_recover,
+            )
+        return self._lease_reclaimer
 
-    def reclaim(self):
-        return self._reclaimer().reclaim(int(self.clock()))
+    def _sync_callouts(self, point: str, **arguments) -> bool:
+        """Run ``point``'s callouts for reclamation (Kea calls them inside
+        the allocation engine, synchronously): True when they said SKIP.
+        A callout answering with a Deferred is not waited for (logged)."""
+        hooks = self.hooks
+        if hooks is None or not hooks.has_callouts(point):
+            return False
+        from twisted.internet.defer import Deferred
+
+        from kea_twisted.hooks import NextStep
+
+        handle = hooks.create_handle(**arguments)
+        try:
+            step = hooks.call(point, handle)
+            if isinstance(step, Deferred):
+                log.error("{msgid} a {point} callout returned a Deferred: reclamation does not wait",
+                          msgid="DHCPSRV_HOOK_CALLOUT_ASYNC", point=point)
+                step.addErrback(lambda f: None)
+                return False
+            return step is NextStep.SKIP
+        finally:
+            hooks.release_handle(handle)
+
+    def _lease4_expire(self, lease, remove_lease: bool) -> bool:
+        return self._sync_callouts("lease4_expire", lease4=lease, remove_lease=remove_lease)
+
+    def _lease4_recover(self, lease) -> bool:
+        return self._sync_callouts("lease4_recover", lease4=lease)
+
+    def reclaim(self, remove: Optional[bool] = None):
+        """One reclamation pass; its statistics deltas applied as Kea does.
+
+        ``remove`` is the ``leases-reclaim`` command: every expired lease
+        at once, no time limit, deleted (True) or kept in state 2 (False).
+        """
+        if remove is None:
+            reclaimer = self._reclaimer()
+        else:
+            from dataclasses import replace
+
+            from kea_twisted.reclaim import LeaseReclaimer
+
+            base = self._reclaimer()
+            config = replace(base.config, max_reclaim_leases=0, max_reclaim_time=0,
+                             flush_reclaimed_timer_wait_time=0 if remove else max(1, base.config.flush_reclaimed_timer_wait_time))
+            reclaimer = LeaseReclaimer(self.store, config, expire_callout=self._lease4_expire,
+                                       recover_callout=self._lease4_recover)
+        result = reclaimer.reclaim(int(self.clock()))
+        for name, delta in result.stats:
+            self.stats.add_value(name, delta)
+        return result
 
     def flush_reclaimed(self):
         return self._reclaimer().flush(int(self.clock()))

@@ -24,13 +24,48 @@ from typing import Any, Callable, Dict, Optional
 
 from twisted.application import service
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
+from zope.interface import implementer
 
 from kea_twisted.config.errors import ConfigError
+from kea_twisted.hooks import HookLoadError, IServerContext
 from kea_twisted.logs import daemon_observer, kea_logger, logger_specs
 
-__all__ = ["Dhcp4Service"]
+__all__ = ["Dhcp4Service", "ServiceContext"]
 
 log = kea_logger("dhcp4")
+
+
+@implementer(IServerContext)
+class ServiceContext:
+    """What hook libraries see of a :class:`Dhcp4Service` (live: after a
+    reconfiguration it names the new configuration and store)."""
+
+    def __init__(self, service: "Dhcp4Service"):
+        self._service = service
+
+    @property
+    def reactor(self):
+        return self._service.reactor
+
+    @property
+    def config(self):
+        return self._service.config
+
+    @property
+    def store(self):
+        server = self._service.server
+        return server.store if server is not None else None
+
+    @property
+    def stats(self):
+        return self._service.stats
+
+    @property
+    def network_state(self):
+        return self._service.network_state
+
+    def execute_command(self, command: str, arguments: Any = None) -> Deferred:
+        return self._service.commands.execute(command, arguments)
 
 
 class Dhcp4Service(service.Service):
@@ -90,14 +125,20 @@ class Dhcp4Service(service.Service):
 
         self.stats = StatsMgr(reactor.seconds)
         self.network_state = NetworkState(reactor)
+        self.context = ServiceContext(self)
+        self.hooks = None
+        self._status = None
+        self.commands = self.command_table()
 
     # -- lifecycle ------------------------------------------------------
 
     def privilegedStartService(self) -> None:
         self._configure_logging(self.config)
+        self.hooks = self._load_hooks(self.config)
         self.server = self._new_server(self.config)
         self._open_sockets()
         self._open_control_socket(self.config)
+        self._configured()
         super().privilegedStartService()
 
     def startService(self) -> None:
@@ -113,6 +154,7 @@ class Dhcp4Service(service.Service):
     def stopService(self) -> Deferred:
         super().stopService()
         self._cancel_all()
+        self._unload_hooks()
         if self._install_signal_handlers and getattr(self, "_previous_sighup", None) is not None:
             signal.signal(signal.SIGHUP, self._previous_sighup)
         d = self._close_sockets()
@@ -129,25 +171,74 @@ class Dhcp4Service(service.Service):
         server = self._server_factory(
             config, clock=self.reactor.seconds, server_port=self.server_port,
             client_port=self.client_port, stats=self.stats, network_state=self.network_state,
+            hooks=self.hooks,
         )
         server.start()
         self.commit_time = self.reactor.seconds()
+        if self._status is not None:
+            self._status.last_commit_time = self.commit_time
         return server
+
+    # -- hook libraries ----------------------------------------------------
+
+    def _load_hooks(self, config, previous=None):
+        """Load the configuration's hook libraries (after unloading
+        ``previous``), handing them this service's context.  Raises
+        HookLoadError."""
+        from kea_twisted.config.staging import BUILTIN_HOOK_LIBRARIES
+        from kea_twisted.hooks import load_hook_libraries
+
+        multi_threading = bool(getattr(getattr(config, "multi_threading", None), "enable_multi_threading", False))
+        runner = load_hook_libraries(
+            getattr(config, "hooks_libraries", ()) or (), BUILTIN_HOOK_LIBRARIES, previous=previous,
+            multi_threading=multi_threading, server=self.context,
+        )
+        self.commands.hooks = runner
+        return runner
+
+    def _unload_hooks(self) -> None:
+        hooks, self.hooks = self.hooks, None
+        if hooks is not None:
+            hooks.unload_all()
+        self.commands.hooks = None
+
+    def _configured(self) -> None:
+        """Kea's ``dhcp4_srv_configured`` after each configuration commit."""
+        hooks = self.hooks
+        if hooks is None or not hooks.has_callouts("dhcp4_srv_configured"):
+            return
+        source = getattr(self.config, "source", None)
+        handle = hooks.create_handle(
+            io_context=self.reactor, server_config=self.config,
+            json_config=source.to_python() if source is not None and hasattr(source, "to_python") else None,
+        )
+        result = hooks.call("dhcp4_srv_configured", handle)
+
+        def done(_):
+            hooks.release_handle(handle)
+
+        if isinstance(result, Deferred):
+            result.addErrback(lambda f: log.failure("{msgid} dhcp4_srv_configured failed", f,
+                                                    msgid="DHCP4_SRV_CONFIGURED_FAILED"))
+            result.addBoth(done)
+        else:
+            done(None)
 
     # -- control channel -------------------------------------------------
 
     def command_table(self):
         """Kea's built-in commands over this service."""
         from kea_twisted.commands import (
-            RESULT_ERROR, RESULT_SUCCESS, CommandTable, ServerStatus, answer,
+            RESULT_EMPTY, RESULT_ERROR, RESULT_SUCCESS, CommandTable, ServerStatus, answer,
             install_builtin_commands, install_server_state_commands, install_statistic_commands,
         )
 
-        table = CommandTable()
+        table = CommandTable(hooks=self.hooks)
         install_builtin_commands(table)
         install_statistic_commands(table, self.stats)
         status = ServerStatus(clock=self.reactor.seconds, start_time=self.reactor.seconds(),
                               last_commit_time=getattr(self, "commit_time", None))
+        self._status = status
         install_server_state_commands(table, self.network_state, status)
 
         def shutdown(command):
@@ -164,12 +255,39 @@ class Dhcp4Service(service.Service):
             return self.reload().addCallback(done)
 
         def leases_reclaim(command):
-            self.server.reclaim()
+            arguments = command.arguments if isinstance(command.arguments, dict) else {}
+            if "remove" not in arguments:
+                return answer(RESULT_ERROR, "Missing mandatory 'remove' parameter.")
+            if not isinstance(arguments["remove"], bool):
+                return answer(RESULT_ERROR, "'remove' parameter expected to be a boolean.")
+            self.server.reclaim(remove=arguments["remove"])
             return answer(RESULT_SUCCESS, "Reclamation of expired leases is complete.")
+
+        def server_tag_get(command):
+            return answer(RESULT_SUCCESS, arguments={"server-tag": getattr(self.config, "server_tag", "") or ""})
+
+        def config_backend_pull(command):
+            return answer(RESULT_EMPTY, "No config backend.")
+
+        def libreload(command):
+            # Kea unloads and loads the same libraries again, in order.
+            try:
+                self.hooks = self._load_hooks(self.config, previous=self.hooks)
+            except HookLoadError as e:
+                self.hooks = None
+                self.commands.hooks = None
+                return answer(RESULT_ERROR, f"Failed to reload hooks libraries: {e}")
+            self.server.hooks = self.hooks
+            self.server.engine.hooks = self.hooks
+            self._configured()
+            return answer(RESULT_SUCCESS, "Hooks libraries successfully reloaded.")
 
         table.register("shutdown", shutdown)
         table.register("config-reload", config_reload)
         table.register("leases-reclaim", leases_reclaim)
+        table.register("server-tag-get", server_tag_get)
+        table.register("config-backend-pull", config_backend_pull)
+        table.register("libreload", libreload)
         return table
 
     def _open_control_socket(self, config) -> None:
@@ -178,7 +296,7 @@ class Dhcp4Service(service.Service):
             return
         from kea_twisted.net.control import ControlSocket, ControlSocketError
 
-        control = ControlSocket(info.socket_name, self.command_table(), self.reactor)
+        control = ControlSocket(info.socket_name, self.commands, self.reactor)
         try:
             control.open()
         except ControlSocketError as e:
@@ -273,18 +391,37 @@ class Dhcp4Service(service.Service):
             log.error("{msgid} configuration reload failed: {error}", msgid="DHCP4_CONFIG_LOAD_FAIL",
                       error=e.kea_report())
             return succeed(False)
+        return self.apply(config, self.config_path)
+
+    def apply(self, config, origin: str = "") -> Deferred:
+        """Swap in a staged configuration: new hook libraries, server,
+        sockets and timers; leases are kept by reopening the same store.
+        Fires True, or False when the new hook libraries fail to load —
+        then the old configuration and its libraries are loaded again and
+        keep serving (Kea 2.2 would stop answering; docs/compatibility.md)."""
         self._cancel_all()
         d = self._close_sockets()
 
         def swap(_):
+            old_config = self.config
             self.server.stop()
-            self.config = config
-            self._configure_logging(config)
-            self.server = self._new_server(config)
+            try:
+                self.hooks = self._load_hooks(config, previous=self.hooks)
+            except HookLoadError as e:
+                log.error("{msgid} configuration failed: {error}", msgid="DHCP4_CONFIG_LOAD_FAIL", error=str(e))
+                config_in_force, ok = old_config, False
+                self.hooks = self._load_hooks(old_config)
+            else:
+                config_in_force, ok = config, True
+            self.config = config_in_force
+            self._configure_logging(config_in_force)
+            self.server = self._new_server(config_in_force)
             self._open_sockets()
             self._arm_all()
-            log.info("{msgid} configuration reloaded from {path}", msgid="DHCP4_DYNAMIC_RECONFIGURATION_SUCCESS",
-                     path=self.config_path)
-            return True
+            self._configured()
+            if ok:
+                log.info("{msgid} configuration reloaded from {path}",
+                         msgid="DHCP4_DYNAMIC_RECONFIGURATION_SUCCESS", path=origin)
+            return ok
 
         return d.addCallback(swap)
