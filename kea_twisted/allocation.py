@@ -183,6 +183,10 @@ class AllocationContext:
     fqdn_rev: bool = False
     # Option 82's payload, for store-extended-info.
     relay_agent_info: Optional[bytes] = None
+    # ``lease4_select`` / ``lease4_renew``: ``(hook point, **arguments) ->
+    # (skipped, arguments after the callouts)``; None when no library has
+    # callouts there.  Kea calls them inside its allocation engine.
+    callouts: Optional[Callable[..., Tuple[bool, Dict[str, object]]]] = None
     # Filled in by the engine:
     old_lease: object = None
     # Lease caching (cache-threshold / cache-max-age): the remaining
@@ -419,8 +423,19 @@ class AllocationEngine:
             user_context=self._extended_info(ctx, None),
         )
 
+    def _selected(self, ctx: AllocationContext, lease):
+        """``lease4_select``: the lease the callouts left, or None (SKIP:
+        not allocated)."""
+        if ctx.callouts is None:
+            return lease
+        skipped, arguments = ctx.callouts("lease4_select", subnet4=ctx.subnet,
+                                          fake_allocation=ctx.fake_allocation, lease4=lease)
+        return None if skipped else arguments.get("lease4", lease)
+
     def _create(self, ctx: AllocationContext, address: IPv4Address):
-        lease = self._new_lease(ctx, address)
+        lease = self._selected(ctx, self._new_lease(ctx, address))
+        if lease is None:
+            return None
         if ctx.fake_allocation:
             return lease
         if not self._store.add_lease(lease):
@@ -491,7 +506,9 @@ class AllocationEngine:
         return old.valid_lifetime - age
 
     def _reuse_expired(self, ctx: AllocationContext, expired):
-        lease = self._refresh(ctx, expired)
+        lease = self._selected(ctx, self._refresh(ctx, expired))
+        if lease is None:
+            return None
         if not ctx.fake_allocation:
             lease = replace(lease, state=0)
             self._store.update_lease(lease)
@@ -512,6 +529,14 @@ class AllocationEngine:
     def renew(self, lease, ctx: AllocationContext):
         ctx.old_lease = lease
         renewed = self._refresh(ctx, lease)
+        if ctx.callouts is not None:
+            # lease4_renew: SKIP keeps the stored lease as it is (Kea).
+            skipped, arguments = ctx.callouts(
+                "lease4_renew", subnet4=ctx.subnet, clientid=self._client_id_for(ctx.subnet, ctx),
+                hwaddr=ctx.hwaddr, lease4=renewed)
+            if skipped:
+                return lease
+            renewed = arguments.get("lease4", renewed)
         if not self._changed(lease, renewed):
             remaining = self._reusable(ctx, lease, renewed)
             if remaining:

@@ -469,7 +469,7 @@ class Dhcp4Engine:
         reply = self._reply_base(query, DHCPOFFER)
         names = self._names(query, host, subnet)
         ctx = self._context(query, subnet, classes, client_id, requested, now, hosts, identifiers,
-                            names, fake=True)
+                            names, fake=True, handle=handle)
         result = rt.allocator.discover_lease4(ctx)
         if result.lease is None:
             raise _Dropped("DHCP4_PACKET_NAK_0003", "no address available", counted=False)
@@ -517,7 +517,7 @@ class Dhcp4Engine:
         reply.ciaddr = query.ciaddr
         names = self._names(query, host, subnet)
         ctx = self._context(query, subnet, classes, client_id, requested, now, hosts, identifiers,
-                            names, fake=False)
+                            names, fake=False, handle=handle)
         result = rt.allocator.request_lease4(ctx)
         if result.lease is None:
             if result.unknown_requested_addr and not self._in_any_pool(subnet, requested):
@@ -564,8 +564,29 @@ class Dhcp4Engine:
             return query.ciaddr
         return None
 
+    def _allocation_callouts(self, query: Packet4, handle):
+        """``lease4_select``/``lease4_renew`` for the allocation engine, which
+        calls them synchronously (a callout's Deferred is not waited for)."""
+        hooks = self.hooks
+        if hooks is None or not (hooks.has_callouts("lease4_select") or hooks.has_callouts("lease4_renew")):
+            return None
+
+        def call(point: str, **arguments):
+            if not hooks.has_callouts(point):
+                return False, arguments
+            handle.reset(query4=query, **arguments)
+            step = hooks.call(point, handle)
+            if isinstance(step, Deferred):
+                dhcp4_log.error("{msgid} a {point} callout returned a Deferred; allocation does not wait",
+                                msgid="DHCP4_HOOK_CALLOUT_ASYNC", point=point)
+                step.addErrback(lambda f: None)
+                return False, dict(handle.arguments)
+            return step is _SKIP, dict(handle.arguments)
+
+        return call
+
     def _context(self, query, subnet, classes, client_id, requested, now, hosts, identifiers,
-                 names, *, fake: bool) -> AllocationContext:
+                 names, *, fake: bool, handle=None) -> AllocationContext:
         rt = self.runtime
         hint = query.options.get(51)
         hint_value = int.from_bytes(hint[:4], "big") if hint is not None and len(hint) >= 4 else None
@@ -579,6 +600,7 @@ class Dhcp4Engine:
             requested_address=requested, now=now, valid_lifetime=lifetime, fake_allocation=fake,
             hosts=hosts, host_identifiers=identifiers, hostname=hostname, fqdn_fwd=fqdn_fwd,
             fqdn_rev=fqdn_rev, relay_agent_info=query.options.get(82),
+            callouts=self._allocation_callouts(query, handle) if handle is not None else None,
         )
 
     def _fill_lease_reply(self, query, reply, result, classes, host, names, ctx):

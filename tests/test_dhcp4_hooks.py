@@ -445,3 +445,45 @@ class StatisticsTests(SynchronousTestCase):
             self.assertEqual(s.stat(name), 1, name)
             self.assertEqual(s.stat(f"subnet[1].{name}"), 1, name)
         self.assertEqual(s.stat("v4-allocation-fail-shared-network"), 0)
+
+
+class AllocationHookTests(SynchronousTestCase):
+    def test_lease4_select_arguments_and_skip(self):
+        """lease4_select runs for the offer (fake_allocation True) and the
+        ACK (False); SKIP on the REQUEST means no lease: NAK, nothing stored."""
+        def select(handle):
+            if not handle.get_argument("fake_allocation"):
+                handle.next_step = NextStep.SKIP
+        library = Recorder(lease4_select=select)
+        s = HookedServer(self, library)
+        reply = s.dora()
+        self.assertEqual(decode(reply.data).options[53], b"\x06")
+        self.assertEqual([args["fake_allocation"] for _, args in library.calls], [True, False])
+        self.assertEqual(library.calls[0][1]["subnet4"].id, 1)
+        self.assertEqual(len(s.server.store), 0)
+
+    def test_lease4_select_may_change_the_lease(self):
+        """A callout may hand back a changed lease; that one is stored."""
+        from dataclasses import replace
+
+        def longer(handle):
+            handle.set_argument("lease4", replace(handle.get_argument("lease4"), valid_lifetime=7777))
+        s = HookedServer(self, Recorder(lease4_select=longer))
+        address = decode(s.dora().data).yiaddr
+        self.assertEqual(s.server.store.get_lease4(address).valid_lifetime, 7777)
+
+    def test_lease4_renew_skip_keeps_the_stored_lease(self):
+        """lease4_renew SKIP: a renewal leaves the stored lease untouched."""
+        def skip(handle):
+            handle.next_step = NextStep.SKIP
+        library = Recorder(lease4_renew=skip)
+        s = HookedServer(self, library)
+        address = decode(s.dora().data).yiaddr
+        before = s.server.store.get_lease4(address)
+        s.clock.advance(100)
+        s.send(encode(Packet4(op=1, xid=9, chaddr=b"\x02\x00\x00\x00\x00\x01", ciaddr=address,
+                              giaddr=RELAY, options={53: b"\x03"})))
+        self.assertEqual(s.server.store.get_lease4(address), before)
+        renew_calls = [args for name, args in library.calls if name == "lease4_renew"]
+        self.assertEqual(renew_calls[-1]["lease4"].address, address)
+        self.assertEqual(renew_calls[-1]["hwaddr"], b"\x02\x00\x00\x00\x00\x01")
