@@ -40,7 +40,8 @@ class Dhcp4Server:
 
     def __init__(self, config, *, clock: Callable[[], float], server_port: Optional[int] = None,
                  client_port: Optional[int] = None, hooks=None, stats=None, network_state=None,
-                 interfaces: Optional[Mapping[str, Sequence[IPv4Address]]] = None):
+                 interfaces: Optional[Mapping[str, Sequence[IPv4Address]]] = None,
+                 fresh_statistics: bool = True):
         self.config = config
         self.clock = clock
         self.server_port = server_port
@@ -53,6 +54,9 @@ class Dhcp4Server:
         self.stats = stats
         self.network_state = network_state
         self.interfaces = interfaces
+        # False on reconfiguration: Kea sets the packet counters to 0 only
+        # when the server starts; a reload keeps them.
+        self.fresh_statistics = fresh_statistics
         self.lease_file: Optional[LeaseFile] = None
         self.store: Optional[MemfileLeaseStore] = None
         self.runtime: Optional[Dhcp4Runtime] = None
@@ -99,7 +103,8 @@ class Dhcp4Server:
         per subnet the address totals and counts from the lease store."""
         from kea_twisted.stats import init_dhcp4_statistics, update_config_statistics
 
-        init_dhcp4_statistics(self.stats)
+        if self.fresh_statistics:
+            init_dhcp4_statistics(self.stats)
         capacities = [(s.id, sum(p.capacity for p in s.pools)) for s in self.config.subnets]
         update_config_statistics(self.stats, capacities, self.store.lease_counts())
 

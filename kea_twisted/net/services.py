@@ -167,11 +167,11 @@ class Dhcp4Service(service.Service):
 
         return d.addCallback(_stop_server)
 
-    def _new_server(self, config):
+    def _new_server(self, config, fresh_statistics: bool = True):
         server = self._server_factory(
             config, clock=self.reactor.seconds, server_port=self.server_port,
             client_port=self.client_port, stats=self.stats, network_state=self.network_state,
-            hooks=self.hooks,
+            hooks=self.hooks, fresh_statistics=fresh_statistics,
         )
         server.start()
         self.commit_time = self.reactor.seconds()
@@ -405,6 +405,11 @@ class Dhcp4Service(service.Service):
         def swap(_):
             old_config = self.config
             self.server.stop()
+            # Kea removes the old subnets' statistics before committing the
+            # new configuration (cfg_subnets4.cc removeStatistics).
+            from kea_twisted.stats import remove_subnet_statistics
+
+            remove_subnet_statistics(self.stats, [s.id for s in getattr(old_config, "subnets", ()) or ()])
             try:
                 self.hooks = self._load_hooks(config, previous=self.hooks)
             except HookLoadError as e:
@@ -415,7 +420,7 @@ class Dhcp4Service(service.Service):
                 config_in_force, ok = config, True
             self.config = config_in_force
             self._configure_logging(config_in_force)
-            self.server = self._new_server(config_in_force)
+            self.server = self._new_server(config_in_force, fresh_statistics=False)
             self._open_sockets()
             self._arm_all()
             self._configured()
