@@ -272,9 +272,6 @@ class Dhcp4Engine:
                 dhcp4_log.debug("{msgid} {label}: callouts dropped the packet", msgid="DHCP4_HOOK_PACKET_RCVD_SKIP",
                                 label=_label(query), debuglevel=50)
                 return Drop("DHCP4_HOOK_PACKET_RCVD_SKIP")
-            for name in query.classes:
-                if name not in classes:
-                    classes.append(name)
         if "DROP" in classes:
             raise _Dropped("DHCP4_PACKET_DROP_0010", "in DROP class")
 
@@ -383,7 +380,7 @@ class Dhcp4Engine:
         (expressions.md §7-§8)."""
         rt = self.runtime
         hosts, identifiers, host = rt.find_hosts(query, subnet)
-        classes = rt.classify_after_hosts(query, classes, host, subnet)
+        classes = rt.classify_after_hosts(query, classes, host, subnet, hosts)
         if "DROP" in classes:
             raise _Dropped("DHCP4_PACKET_DROP_0013", "in DROP class after host lookup")
         return hosts, identifiers, host, classes

@@ -60,7 +60,10 @@ Kea facts pinned here (besides spec §10's 516 vectors):
   time with ``int`` range (so ``substring(x, 3000000000, 1)`` fails only
   when ``x`` is non-empty).
 
-Not modelled: class-level ``option-def`` for deferred options, DHCPv6.
+Deferred options (43, 224-254) are raw in class pass 1 and typed
+afterwards, a client class's ``option-def`` first
+(:class:`PacketView` ``deferred_definitions``, filled by
+:mod:`kea_twisted.classify`).  Not modelled: DHCPv6.
 
 Tests: tests/test_expressions.py
 """
@@ -78,6 +81,7 @@ from typing import (
     FrozenSet,
     Iterator,
     List,
+    Mapping,
     Optional,
     Sequence,
     Tuple,
@@ -438,7 +442,7 @@ _RULES: List[Tuple[str, Tuple[str, ...], Optional[_Action]]] = [
                    "LBRACKET", "sub_option_code", "RBRACKET", "DOT", "EXISTS"),
      lambda c, v, l: ("suboption", v[2], v[7], "exists")),
     ("bool_expr", ("RELAY4", "LBRACKET", "sub_option_code", "RBRACKET", "DOT", "EXISTS"),
-     lambda c, v, l: ("suboption", 82, v[2], "exists")),
+     lambda c, v, l: ("suboption", 82, v[2], "exists", "relay4")),
     ("bool_expr", ("RELAY6", "LBRACKET", "nest_level", "RBRACKET", "DOT", "OPTION",
                    "LBRACKET", "sub_option_code", "RBRACKET", "DOT", "EXISTS"),
      _v6_only("relay6")),
@@ -450,9 +454,9 @@ _RULES: List[Tuple[str, Tuple[str, ...], Optional[_Action]]] = [
                    "LBRACKET", "sub_option_code", "RBRACKET", "DOT", "EXISTS"),
      lambda c, v, l: ("vendor", v[2], "exists", v[7])),
     ("bool_expr", ("MEMBER", "LPAREN", "STRING", "RPAREN"), _member),
-    ("string_expr", ("STRING",), lambda c, v, l: ("const", v[0])),
-    ("string_expr", ("HEXSTRING",), lambda c, v, l: ("const", _hex_literal(v[0]))),
-    ("string_expr", ("IP_ADDRESS",), lambda c, v, l: ("const", v[0])),
+    ("string_expr", ("STRING",), lambda c, v, l: ("const", v[0], "string")),
+    ("string_expr", ("HEXSTRING",), lambda c, v, l: ("const", _hex_literal(v[0]), "hex")),
+    ("string_expr", ("IP_ADDRESS",), lambda c, v, l: ("const", v[0], "ip")),
     ("string_expr", ("OPTION", "LBRACKET", "option_code", "RBRACKET", "DOT",
                      "option_repr_type"),
      lambda c, v, l: ("option", v[2], v[5])),
@@ -461,7 +465,7 @@ _RULES: List[Tuple[str, Tuple[str, ...], Optional[_Action]]] = [
      lambda c, v, l: ("suboption", v[2], v[7], v[10])),
     ("string_expr", ("RELAY4", "LBRACKET", "sub_option_code", "RBRACKET", "DOT",
                      "option_repr_type"),
-     lambda c, v, l: ("suboption", 82, v[2], v[5])),
+     lambda c, v, l: ("suboption", 82, v[2], v[5], "relay4")),
     ("string_expr", ("RELAY6", "LBRACKET", "nest_level", "RBRACKET", "DOT", "OPTION",
                      "LBRACKET", "sub_option_code", "RBRACKET", "DOT", "option_repr_type"),
      _v6_only("relay6")),
@@ -504,7 +508,7 @@ _RULES: List[Tuple[str, Tuple[str, ...], Optional[_Action]]] = [
     ("string_expr", ("VENDOR_CLASS", "LBRACKET", "enterprise_id", "RBRACKET", "DOT", "DATA",
                      "LBRACKET", "INTEGER", "RBRACKET"),
      lambda c, v, l: ("vendor_class", v[2], "data", _u8(v[7], l[7]))),
-    ("string_expr", ("integer_expr",), lambda c, v, l: ("const", struct.pack("!I", v[0]))),
+    ("string_expr", ("integer_expr",), lambda c, v, l: ("const", struct.pack("!I", v[0]), "string")),
     ("string_expr", ("LPAREN", "string_expr", "RPAREN"), _pick(1)),
     ("integer_expr", ("INTEGER",), lambda c, v, l: _u32(v[0], l[0])),
     ("option_code", ("INTEGER",), lambda c, v, l: _option_code(v[0], l[0])),
@@ -809,8 +813,8 @@ class _Opt:
             p = False
             if self.defn is not None:
                 try:
-                    p = _opts._parse(self.defn, self.payload, self.defs)
-                except (ValueError, IndexError, struct.error):
+                    p = _opts.parse_option(self.defn, self.payload, self.defs)
+                except _opts.OptionDecodeError:
                     p = False
             self._parsed = p
         return p
@@ -897,18 +901,25 @@ class PacketView:
         configuration's ``option-def``), as Kea's unpack uses them.
     :param deferred_unpacked: False during class pass 1 (options 43 and
         224-254 are still raw, spec dhcp4.md §2 step 3), True afterwards.
+    :param deferred_definitions: once unpacked, the definitions a client
+        class gave to deferred codes (``option-def`` inside a class: Kea's
+        ``deferredUnpack`` takes the first of the packet's classes defining
+        the code); codes not in it use the standard, then the configured,
+        then the last-resort definition.
     """
 
-    __slots__ = ("packet", "classes", "definitions", "deferred_unpacked", "_options",
-                 "_length")
+    __slots__ = ("packet", "classes", "definitions", "deferred_unpacked",
+                 "deferred_definitions", "_options", "_length")
 
     def __init__(self, packet: Any, classes: Collection[str] = (),
                  definitions: Optional[OptionDefinitions] = None,
-                 deferred_unpacked: bool = False) -> None:
+                 deferred_unpacked: bool = False,
+                 deferred_definitions: Optional[Mapping[int, OptionDefinition]] = None) -> None:
         self.packet = packet
         self.classes = classes
         self.definitions = definitions or STANDARD_DEFINITIONS
         self.deferred_unpacked = deferred_unpacked
+        self.deferred_definitions = deferred_definitions
         self._options: Dict[int, Optional[_Opt]] = {}
         self._length: Optional[int] = None
 
@@ -928,17 +939,29 @@ class PacketView:
                 opt = _Opt(code, payload, None, defs,
                            d.encapsulate if d is not None and d.type == "empty" else "")
             else:
-                if code in DEFERRED_CODES:
-                    d = defs.resolve(DHCP4_SPACE, code) if self.deferred_unpacked else None
+                deferred = code in DEFERRED_CODES
+                if deferred:
+                    d = None
+                    if self.deferred_unpacked:
+                        by_class = self.deferred_definitions
+                        if by_class:
+                            d = by_class.get(code)
+                        if d is None:
+                            d = defs.resolve(DHCP4_SPACE, code)
                 else:
                     d = defs.get(DHCP4_SPACE, code)
                 opt = _Opt(code, payload, d, defs)
                 if d is not None:
                     try:
-                        opt._parsed = _opts._parse(d, payload, defs)
+                        opt._parsed = _opts.parse_option(d, payload, defs)
                     except _opts.SkipThisOption:
-                        opt = None  # Kea leaves such an option out
-                    except (ValueError, IndexError, struct.error):
+                        if deferred:
+                            # deferredUnpack keeps the raw option when the
+                            # factory throws (DHCP4_DEFERRED_OPTION_UNPACK_FAIL).
+                            opt._parsed = False
+                        else:
+                            opt = None  # Kea's unpack leaves such an option out
+                    except _opts.OptionDecodeError:
                         opt._parsed = False  # generic, as a fallback
         self._options[code] = opt
         return opt
@@ -1315,6 +1338,222 @@ def _compile_vendor_class(enterprise: int, field: str, index: int) -> _Fn:
 
 
 # ==========================================================================
+# Evaluation with Kea's per-token debug lines (EVAL_DEBUG_*, debug level 55)
+
+_Emit = Callable[[str, str], None]
+
+
+def _kea_hex(data: bytes) -> str:
+    """``isc::util::encode::toHex``: ``0x`` and uppercase digits."""
+    return "0x" + data.hex().upper()
+
+
+def _raw(data: Any) -> str:
+    """A stack value printed as is (Kea logs the std::string's bytes)."""
+    if data is True:
+        return "true"
+    if data is False:
+        return "false"
+    return data.decode("latin-1")
+
+
+def _q(data: Any) -> str:
+    return "'" + _raw(data) + "'"
+
+
+def _trace(node: Tuple, v: PacketView, emit: _Emit) -> Any:
+    """Evaluate ``node`` as Kea's stack machine does, emitting the line
+    each token logs.  Values are those of the fast closures (it reuses
+    them on already computed operands); only used when the ``eval`` logger
+    wants debug level 55."""
+    op = node[0]
+    if op == "const":
+        value = node[1]
+        kind = node[2] if len(node) > 2 else "string"
+        if kind == "hex":
+            emit("EVAL_DEBUG_HEXSTRING", "Pushing hex string %s" % _kea_hex(value))
+        elif kind == "ip":
+            emit("EVAL_DEBUG_IPADDRESS", "Pushing IPAddress %s" % _kea_hex(value))
+        else:
+            emit("EVAL_DEBUG_STRING", "Pushing text string %s" % _q(value))
+        return value
+    if op in ("eq", "concat", "and", "or"):
+        left = _trace(node[1], v, emit)
+        right = _trace(node[2], v, emit)
+        if op == "eq":
+            result = left == right
+            emit("EVAL_DEBUG_EQUAL", "Popping %s and %s pushing result %s"
+                 % (_kea_hex(right), _kea_hex(left), _q(result)))
+        elif op == "concat":
+            result = left + right
+            emit("EVAL_DEBUG_CONCAT", "Popping %s and %s pushing %s"
+                 % (_kea_hex(right), _kea_hex(left), _kea_hex(result)))
+        else:
+            result = (left and right) if op == "and" else (left or right)
+            emit("EVAL_DEBUG_" + op.upper(), "Popping %s and %s pushing %s"
+                 % (_q(right), _q(left), _q(result)))
+        return result
+    if op == "not":
+        value = _trace(node[1], v, emit)
+        emit("EVAL_DEBUG_NOT", "Popping %s pushing %s" % (_q(value), _q(not value)))
+        return not value
+    if op == "member":
+        result = node[1] in v.classes
+        emit("EVAL_DEBUG_MEMBER", "Checking membership of '%s', pushing result %s" % (node[1], _q(result)))
+        return result
+    if op == "option":
+        code, repr_ = node[1], node[2]
+        value = _compile(node)(v)
+        shown = _kea_hex(value) if repr_ == "hex" else _q(value)
+        emit("EVAL_DEBUG_OPTION", "Pushing option %d with value %s" % (code, shown))
+        return value
+    if op == "suboption":
+        code, sub, repr_ = node[1], node[2], node[3]
+        value = _compile(node)(v)
+        shown = _kea_hex(value) if repr_ == "hex" else _q(value)
+        if len(node) > 4:
+            # TokenRelay4Option is an option token on the RAI's sub-option.
+            emit("EVAL_DEBUG_OPTION", "Pushing option %d with value %s" % (sub, shown))
+        elif v.option(code) is None:
+            emit("EVAL_DEBUG_SUB_OPTION_NO_OPTION",
+                 "Requested option %d sub-option %d, but the parent option is not present, pushing result %s"
+                 % (code, sub, shown))
+        else:
+            emit("EVAL_DEBUG_SUB_OPTION", "Pushing option %d sub-option %d with value %s" % (code, sub, shown))
+        return value
+    if op == "pkt":
+        value = _compile(node)(v)
+        shown = _raw(value) if node[1] == "iface" else _kea_hex(value)
+        emit("EVAL_DEBUG_PKT", "Pushing PKT meta data %s with value %s" % (node[1], shown))
+        return value
+    if op == "pkt4":
+        value = _compile(node)(v)
+        emit("EVAL_DEBUG_PKT4", "Pushing PKT4 field %s with value %s" % (node[1], _kea_hex(value)))
+        return value
+    if op == "substring":
+        data = _trace(node[1], v, emit)
+        start, length = node[2], node[3]
+        emit("EVAL_DEBUG_STRING", "Pushing text string '%s'" % start)
+        emit("EVAL_DEBUG_STRING", "Pushing text string '%s'" % length)
+        result = _compile(("substring", ("const", data), start, length))(v)
+        if not data:
+            emit("EVAL_DEBUG_SUBSTRING_EMPTY", "Popping length %s, start %s, string 0x pushing result 0x"
+                 % (length, start))
+        elif not -len(data) <= int(start) < len(data):
+            emit("EVAL_DEBUG_SUBSTRING_RANGE", "Popping length %s, start %s, string %s pushing result 0x"
+                 % (length, start, _kea_hex(data)))
+        else:
+            emit("EVAL_DEBUG_SUBSTRING", "Popping length %s, start %s, string %s pushing result %s"
+                 % (length, start, _kea_hex(data), _kea_hex(result)))
+        return result
+    if op == "split":
+        data = _trace(node[1], v, emit)
+        delims = _trace(node[2], v, emit)
+        field = node[3]
+        emit("EVAL_DEBUG_STRING", "Pushing text string '%s'" % field)
+        result = _compile(("split", ("const", data), ("const", delims), field))(v)
+        args = (field, _raw(delims), _raw(data))
+        if not data:
+            emit("EVAL_DEBUG_SPLIT_EMPTY", "Popping field %s, delimiters %s, string %s, pushing result 0x" % args)
+        elif not delims:
+            emit("EVAL_DEBUG_SPLIT_DELIM_EMPTY", "Popping field %s, delimiters %s, string %s, pushing result %s"
+                 % (args + (_kea_hex(result),)))
+        elif not result and not 1 <= int(field) <= len(re.split(b"[" + re.escape(delims) + b"]", data)):
+            emit("EVAL_DEBUG_SPLIT_FIELD_OUT_OF_RANGE",
+                 "Popping field %s, delimiters %s, string %s, pushing result 0x" % args)
+        else:
+            emit("EVAL_DEBUG_SPLIT", "Popping field %s, delimiters %s, string %s, pushing result %s"
+                 % (args + (_kea_hex(result),)))
+        return result
+    if op == "ifelse":
+        cond = _trace(node[1], v, emit)
+        if_true = _trace(node[2], v, emit)
+        if_false = _trace(node[3], v, emit)
+        if cond:
+            emit("EVAL_DEBUG_IFELSE_TRUE", "Popping 'true' (true) and %s, leaving %s"
+                 % (_kea_hex(if_false), _kea_hex(if_true)))
+            return if_true
+        emit("EVAL_DEBUG_IFELSE_FALSE", "Popping 'false' (false) and %s, leaving %s"
+             % (_kea_hex(if_true), _kea_hex(if_false)))
+        return if_false
+    if op == "hexstring":
+        data = _trace(node[1], v, emit)
+        sep = _trace(node[2], v, emit)
+        result = _compile(("hexstring", ("const", data), ("const", sep)))(v)
+        emit("EVAL_DEBUG_TOHEXSTRING", "Popping binary value %s and separator %s, pushing result %s"
+             % (_kea_hex(data), _raw(sep), _raw(result)))
+        return result
+    if op in ("addrtotext", "inttotext"):
+        data = _trace(node[-1], v, emit)
+        result = _compile(node[:-1] + (("const", data),))(v)
+        if data:  # Kea leaves an empty operand on the stack, silently
+            if op == "addrtotext":
+                emit("EVAL_DEBUG_IPADDRESSTOTEXT", "Pushing IPAddress %s" % _raw(result))
+            else:
+                label = _INT_TEXT[node[1]][2]
+                emit("EVAL_DEBUG_%sTOTEXT" % label.upper(), "Pushing %s %s" % (_KEA_INT_LABEL[label], _raw(result)))
+        return result
+    if op == "vendor":
+        return _trace_vendor(node, v, emit)
+    if op == "vendor_class":
+        return _trace_vendor_class(node, v, emit)
+    raise AssertionError("unknown node %r" % (op,))  # pragma: no cover
+
+
+_KEA_INT_LABEL = {"int8": "Int8", "int16": "Int16", "int32": "Int32",
+                  "uint8": "UInt8", "uint16": "UInt16", "uint32": "UInt32"}
+
+
+def _trace_vendor(node: Tuple, v: PacketView, emit: _Emit) -> Any:
+    enterprise, repr_, sub = node[1], node[2], node[3]
+    value = _compile(node)(v)
+    o = v.option(125)
+    vendor = o.value if o is not None else None
+    if not isinstance(vendor, _opts.VendorOption):
+        emit("EVAL_DEBUG_VENDOR_NO_OPTION", "Option with code 125 missing, pushing result %s" % _q(value))
+    elif enterprise and enterprise != vendor.enterprise_id:
+        emit("EVAL_DEBUG_VENDOR_ENTERPRISE_ID_MISMATCH", "Was looking for %d, option had %d, pushing result %s"
+             % (enterprise, vendor.enterprise_id, _q(value)))
+    elif repr_ == "enterprise":
+        emit("EVAL_DEBUG_VENDOR_ENTERPRISE_ID", "Pushing enterprise-id %d as result 0x%s"
+             % (vendor.enterprise_id, value.hex().upper()))
+    elif sub:
+        shown = _kea_hex(value) if repr_ == "hex" else _q(value)
+        emit("EVAL_DEBUG_OPTION", "Pushing option %d with value %s" % (sub, shown))
+    else:
+        emit("EVAL_DEBUG_VENDOR_EXISTS", "Option with enterprise-id %d found, pushing result 'true'"
+             % vendor.enterprise_id)
+    return value
+
+
+def _trace_vendor_class(node: Tuple, v: PacketView, emit: _Emit) -> Any:
+    enterprise, field, index = node[1], node[2], node[3]
+    value = _compile(node)(v)
+    o = v.option(124)
+    vendor = o.value if o is not None else None
+    if not isinstance(vendor, _opts.VendorClass):
+        emit("EVAL_DEBUG_VENDOR_CLASS_NO_OPTION", "Option with code 124 missing, pushing result %s" % _q(value))
+    elif enterprise and enterprise != vendor.enterprise_id:
+        emit("EVAL_DEBUG_VENDOR_CLASS_ENTERPRISE_ID_MISMATCH",
+             "Was looking for %d, option had %d, pushing result %s"
+             % (enterprise, vendor.enterprise_id, _q(value)))
+    elif field == "enterprise":
+        emit("EVAL_DEBUG_VENDOR_CLASS_ENTERPRISE_ID", "Pushing enterprise-id %d as result 0x%s"
+             % (vendor.enterprise_id, value.hex().upper()))
+    elif field == "exists":
+        emit("EVAL_DEBUG_VENDOR_CLASS_EXISTS", "Option with enterprise-id %d found, pushing result 'true'"
+             % vendor.enterprise_id)
+    elif index < len(vendor.tuples):
+        emit("EVAL_DEBUG_VENDOR_CLASS_DATA", "Data %d (out of %d received) in vendor class found, pushing result '%s'"
+             % (index, len(vendor.tuples), _raw(value)))
+    else:
+        emit("EVAL_DEBUG_VENDOR_CLASS_DATA_NOT_FOUND",
+             "Requested data index %d, but option with enterprise-id %d has only %d data tuple(s), pushing result ''"
+             % (index, vendor.enterprise_id, len(vendor.tuples)))
+    return value
+
+
+# ==========================================================================
 # Public API
 
 class Expression:
@@ -1328,15 +1567,16 @@ class Expression:
         (spec §8).
     """
 
-    __slots__ = ("text", "is_bool", "dependencies", "definitions", "_fn")
+    __slots__ = ("text", "is_bool", "dependencies", "definitions", "_fn", "_tree")
 
     def __init__(self, text: str, is_bool: bool, dependencies: FrozenSet[str],
-                 definitions: OptionDefinitions, fn: _Fn) -> None:
+                 definitions: OptionDefinitions, fn: _Fn, tree: Optional[Tuple] = None) -> None:
         self.text = text
         self.is_bool = is_bool
         self.dependencies = dependencies
         self.definitions = definitions
         self._fn = fn
+        self._tree = tree
 
     def __repr__(self) -> str:
         return "<Expression %r>" % (self.text,)
@@ -1381,6 +1621,30 @@ class Expression:
                 on_error(e.message)
             return False
 
+    def evaluate_traced(self, packet: Any, emit: Callable[[str, str], None], classes: Collection[str] = (), *,
+                        on_error: Optional[Callable[[str], None]] = None) -> bool:
+        """:meth:`evaluate`, calling ``emit(msgid, text)`` with the line
+        Kea logs for each token (``EVAL_DEBUG_*``, ``eval_messages.mes``)
+        as its stack machine runs.  Slower: for debug level 55 only."""
+        v = packet if isinstance(packet, PacketView) else PacketView(packet, classes, self.definitions)
+        try:
+            try:
+                r = _trace(self._tree, v, emit) if self._tree is not None else self._fn(v)
+            except EvaluationError:
+                raise
+            except Exception as e:  # defensive, as in _run
+                raise EvaluationError("%s: %s" % (type(e).__name__, e))
+            if not self.is_bool:
+                if r in (_TRUE, _FALSE):
+                    return r == _TRUE
+                raise EvaluationError(
+                    'Incorrect boolean. Expected exactly "false" or "true", got "%s"' % r.decode("latin-1"))
+            return bool(r)
+        except EvaluationError as e:
+            if on_error is not None:
+                on_error(e.message)
+            return False
+
     def evaluate_value(self, packet: Any, classes: Collection[str] = ()) -> bytes:
         """The expression's value as bytes (``true``/``false`` for a test,
         as Kea's value stack holds it).
@@ -1409,4 +1673,4 @@ def compile_expression(text: str, *, defined_classes: Optional[Collection[str]],
     defs = option_definitions or STANDARD_DEFINITIONS
     ctx = _ParseContext(defined_classes, defs)
     tree = _parse(text, ctx, "TOPLEVEL_STRING" if string else "TOPLEVEL_BOOL")
-    return Expression(text, not string, frozenset(ctx.dependencies), defs, _compile(tree))
+    return Expression(text, not string, frozenset(ctx.dependencies), defs, _compile(tree), tree)

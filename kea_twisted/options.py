@@ -13,8 +13,9 @@ Three jobs, all driven by :class:`OptionDefinition` values:
   config loader appends the position).  :func:`resolve_option_data` adds
   Kea's definition lookup and its "does not exist" / name mismatch / code
   0-255 errors.
-* **payload -> typed value / text**: :func:`decode_option_value` and
-  :func:`option_text` (Kea's ``Option::toText`` family, used by the
+* **payload -> typed value / text**: :func:`parse_option` (the option
+  object Kea builds: typed value, re-packed payload, sub-options),
+  :func:`decode_option_value` and :func:`option_text` (Kea's ``Option::toText`` family, used by the
   expression language's ``option[N].text``, ``expressions.md`` §5).
 * **receive-side validation**: :func:`check_received_option` says whether a
   received option instance makes Kea 2.2 drop the packet (spec §20: 50/54/118
@@ -79,6 +80,8 @@ __all__ = [
     "VendorClass",
     "VendorOption",
     "SlpServiceScope",
+    "ParsedOption",
+    "parse_option",
     "DEFERRED_CODES",
     "vendor_id_of_space",
     "config_binary",
@@ -861,8 +864,21 @@ class SlpServiceScope(NamedTuple):
     scope_list: bytes
 
 
-class _Parsed:
-    """What Kea's option class holds after parsing one payload."""
+class ParsedOption:
+    """What Kea's option object holds after parsing one payload (what
+    ``OptionDefinition::optionFactory`` builds), as :func:`parse_option`
+    returns it.
+
+    :ivar kind: the option class: ``"generic"`` (binary), ``"empty"``,
+        ``"int"``, ``"int_array"``, ``"addr_list"``, ``"string"``,
+        ``"custom"`` (records, single addresses, fqdn lists, options
+        carrying sub-options), ``"client_fqdn"`` (81), ``"vivco"`` (124),
+        ``"vivso"`` (125), ``"slp_scope"`` (79).
+    :ivar value: the typed value (as :func:`decode_option_value` returns).
+    :ivar wire: the payload as Kea packs the option again (``toBinary``).
+    :ivar subs: ``(code, payload)`` of the sub-options, in arrival order.
+    :ivar fields: ``(type, raw bytes)`` per field of a custom option.
+    """
 
     __slots__ = ("kind", "value", "wire", "subs", "fields")
 
@@ -910,7 +926,7 @@ def _custom_field_size(type_: str, data: bytes, pos: int, in_array: bool,
     raise ValueError("option buffer truncated")
 
 
-def _parse_custom(defn: OptionDefinition, data: bytes) -> _Parsed:
+def _parse_custom(defn: OptionDefinition, data: bytes) -> ParsedOption:
     """``OptionCustom::createBuffers(data)``."""
     fields: List[Tuple[str, bytes]] = []
     pos = 0
@@ -969,7 +985,7 @@ def _parse_custom(defn: OptionDefinition, data: bytes) -> _Parsed:
         value = tuple(subs)
     else:
         value = values[0]
-    return _Parsed("custom", value, wire, subs, fields)
+    return ParsedOption("custom", value, wire, subs, fields)
 
 
 _PSID_MASKS = [0] + [(0xFFFF << (16 - n)) & 0xFFFF for n in range(1, 17)]
@@ -1013,16 +1029,16 @@ def _field_value(type_: str, raw: bytes) -> Any:
     return bytes(raw)  # binary
 
 
-def _parse_int(defn: OptionDefinition, data: bytes) -> _Parsed:
+def _parse_int(defn: OptionDefinition, data: bytes) -> ParsedOption:
     size = FIXED_TYPE_SIZES[defn.type]
     if len(data) < size:
         raise ValueError("OptionInt %d truncated" % defn.code)
     value = _INT_STRUCT[defn.type].unpack_from(data)[0]
     subs = parse_suboptions(data[size:]) if len(data) > size else []
-    return _Parsed("int", value, data[:size] + pack_suboptions(subs), subs)
+    return ParsedOption("int", value, data[:size] + pack_suboptions(subs), subs)
 
 
-def _parse_int_array(defn: OptionDefinition, data: bytes) -> _Parsed:
+def _parse_int_array(defn: OptionDefinition, data: bytes) -> ParsedOption:
     if not data:
         raise ValueError("option %d empty" % defn.code)
     size = FIXED_TYPE_SIZES[defn.type]
@@ -1033,26 +1049,26 @@ def _parse_int_array(defn: OptionDefinition, data: bytes) -> _Parsed:
     if defn.type in ("int16", "int32"):
         t = "u" + defn.type
     fmt = "!%d%s" % (len(data) // size, _INT_STRUCT[t].format[-1])
-    return _Parsed("int_array", list(struct.unpack(fmt, data)), data, (), [(t, b"")])
+    return ParsedOption("int_array", list(struct.unpack(fmt, data)), data, (), [(t, b"")])
 
 
-def _parse_addr_list(defn: OptionDefinition, data: bytes) -> _Parsed:
+def _parse_addr_list(defn: OptionDefinition, data: bytes) -> ParsedOption:
     if len(data) % 4:
         raise ValueError("DHCPv4 Option4AddrLst %d has invalid length=%d, must be "
                          "divisible by 4." % (defn.code, len(data)))
     addrs = [ipaddress.IPv4Address(data[i:i + 4]) for i in range(0, len(data), 4)]
-    return _Parsed("addr_list", addrs, data)
+    return ParsedOption("addr_list", addrs, data)
 
 
-def _parse_string(defn: OptionDefinition, data: bytes) -> _Parsed:
+def _parse_string(defn: OptionDefinition, data: bytes) -> ParsedOption:
     stripped = data.rstrip(b"\x00")
     if not stripped:
         raise SkipThisOption("failed to parse an option '%d' holding string value' "
                              "was empty or contained only nuls" % defn.code)
-    return _Parsed("string", stripped.decode("latin-1"), stripped)
+    return ParsedOption("string", stripped.decode("latin-1"), stripped)
 
 
-def _parse_fqdn_list(defn: OptionDefinition, data: bytes) -> _Parsed:
+def _parse_fqdn_list(defn: OptionDefinition, data: bytes) -> ParsedOption:
     if not data:
         raise ValueError("FQDN list option has invalid length of 0")
     pos = 0
@@ -1063,7 +1079,7 @@ def _parse_fqdn_list(defn: OptionDefinition, data: bytes) -> _Parsed:
     return _parse_custom(defn, bytes(flat))
 
 
-def _parse_client_fqdn(data: bytes) -> _Parsed:
+def _parse_client_fqdn(data: bytes) -> ParsedOption:
     if len(data) < 3:
         raise ValueError("DHCPv4 Client FQDN Option (81) is truncated")
     flags, rc1, rc2 = data[0], data[1], data[2]
@@ -1093,10 +1109,10 @@ def _parse_client_fqdn(data: bytes) -> _Parsed:
         raise ValueError("both N and S flag of the DHCPv4 Client FQDN Option are set. "
                          "According to RFC 4702, if the N bit is 1 the S bit MUST be 0")
     value = ClientFqdn(flags, rc1, rc2, name, full)
-    return _Parsed("client_fqdn", value, bytes([flags, rc1, rc2]) + wire_name)
+    return ParsedOption("client_fqdn", value, bytes([flags, rc1, rc2]) + wire_name)
 
 
-def _parse_vivco(data: bytes) -> _Parsed:
+def _parse_vivco(data: bytes) -> ParsedOption:
     if len(data) < 4:
         raise ValueError("parsed Vendor Class option data truncated to size %d" % len(data))
     enterprise = struct.unpack_from("!I", data)[0]
@@ -1118,10 +1134,10 @@ def _parse_vivco(data: bytes) -> _Parsed:
                                  "contain enterprise id followed by opaque data field tuple")
     eid = data[:4]
     wire = eid + b"".join((eid if i else b"") + bytes([len(t)]) + t for i, t in enumerate(tuples))
-    return _Parsed("vivco", VendorClass(enterprise, tuple(tuples)), wire)
+    return ParsedOption("vivco", VendorClass(enterprise, tuple(tuples)), wire)
 
 
-def _parse_vivso(data: bytes, definitions: Optional[OptionDefinitions]) -> _Parsed:
+def _parse_vivso(data: bytes, definitions: Optional[OptionDefinitions]) -> ParsedOption:
     if len(data) < 4:
         raise SkipRemainingOptions("Truncated vendor-specific information option, "
                                    "length=%d" % len(data))
@@ -1156,19 +1172,19 @@ def _parse_vivso(data: bytes, definitions: Optional[OptionDefinitions]) -> _Pars
             off += ln
     packed = pack_suboptions(subs)
     wire = data[:4] + bytes([len(packed) & 0xFF]) + packed
-    return _Parsed("vivso", VendorOption(enterprise, tuple(subs)), wire, subs)
+    return ParsedOption("vivso", VendorOption(enterprise, tuple(subs)), wire, subs)
 
 
-def _parse_slp_scope(data: bytes) -> _Parsed:
+def _parse_slp_scope(data: bytes) -> ParsedOption:
     if len(data) < 1:
         raise ValueError("SLP Service Scope option (79) truncated")
     if data[0] not in (0, 1):
         raise ValueError("unable to read the buffer as boolean value. Invalid value %d" % data[0])
-    return _Parsed("slp_scope", SlpServiceScope(data[0] == 1, data[1:]), data)
+    return ParsedOption("slp_scope", SlpServiceScope(data[0] == 1, data[1:]), data)
 
 
 def _parse(defn: OptionDefinition, data: bytes,
-           definitions: Optional[OptionDefinitions] = None) -> _Parsed:
+           definitions: Optional[OptionDefinitions] = None) -> ParsedOption:
     """Build what Kea's ``optionFactory`` builds from a payload; raises
     ValueError (InvalidOptionValue), SkipThisOption or SkipRemainingOptions."""
     if defn.space == DHCP4_SPACE:
@@ -1185,10 +1201,10 @@ def _parse(defn: OptionDefinition, data: bytes,
         return _parse_fqdn_list(defn, data)
     if t == "empty":
         if not defn.encapsulate:
-            return _Parsed("empty", None, b"")
+            return ParsedOption("empty", None, b"")
         return _parse_custom(defn, data)
     if t == "binary":
-        return _Parsed("generic", bytes(data), bytes(data))
+        return ParsedOption("generic", bytes(data), bytes(data))
     if t in _INT_RANGES:
         return _parse_int_array(defn, data) if defn.array else _parse_int(defn, data)
     if t == "ipv4-address" and defn.array:
@@ -1196,6 +1212,28 @@ def _parse(defn: OptionDefinition, data: bytes,
     if t == "string":
         return _parse_string(defn, data)
     return _parse_custom(defn, data)
+
+
+def parse_option(definition: OptionDefinition, payload: bytes,
+                 definitions: Optional[OptionDefinitions] = None) -> ParsedOption:
+    """Parse a received payload with its definition, as Kea's
+    ``OptionDefinition::optionFactory`` does when it unpacks an option.
+
+    :param definitions: the registry used for sub-options (125's vendor
+        spaces, encapsulated spaces); the standard one by default.
+    :raises SkipThisOption: Kea leaves the option out (an empty or all-NUL
+        string option).
+    :raises SkipRemainingOptions: Kea stops reading the options after it
+        (a 125 shorter than 4).
+    :raises OptionDecodeError: anything else Kea's factory throws for (the
+        option cannot be built with this definition).
+    """
+    try:
+        return _parse(definition, bytes(payload), definitions)
+    except OptionDecodeError:
+        raise
+    except (ValueError, IndexError, struct.error) as e:
+        raise OptionDecodeError(str(e))
 
 
 # --------------------------------------------------------------------------

@@ -8,7 +8,7 @@ allocator's cursors, host reservations indexed by identifier and address,
 option sources as ``code -> ConfiguredOption`` maps, the accepted server
 identifiers, the DDNS and lifetime parameters per subnet.  Pure: no reactor.
 
-Tests: tests/test_runtime.py, tests/test_conformance.py
+Tests: tests/test_runtime_classes.py, tests/test_conformance.py
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from kea_twisted import lifetimes
 from kea_twisted.allocation import (
     GLOBAL_SUBNET_ID, AllocationEngine, NetworkRuntime, PoolRuntime, ReservationView, SubnetRuntime,
 )
+from kea_twisted.classify import ClassLogging, Classifier, PacketClasses
 from kea_twisted.hostnames import DdnsParams, post_allocate_name, process_client_name
 from kea_twisted.reply_options import ConfiguredOption, select_options, vendor_options
 from kea_twisted.selection import SubnetSelector
@@ -113,6 +114,11 @@ class Dhcp4Runtime:
                  interface_addresses: Optional[Mapping[str, Sequence[IPv4Address]]] = None, classifier=None):
         self.config = config
         self.store = store
+        if classifier is None:
+            # Built-in classes only (ALL, VENDOR_CLASS_, hook classes ...).
+            classifier = Classifier((), config.option_definitions)
+        if not classifier.logging_configured:
+            classifier.logging = ClassLogging.from_loggers(getattr(config, "loggers", ()) or ())
         self.classifier = classifier
         self.echo_client_id = config.echo_client_id
         self.use_routing = config.interfaces_config.outbound_interface == "use-routing"
@@ -147,6 +153,7 @@ class Dhcp4Runtime:
         # Host reservations: (subnet id, type, identifier) -> reservation.
         self.hosts: Dict[Tuple[int, str, bytes], object] = {}
         reserved_by_address: Dict[Tuple[int, IPv4Address], ReservationView] = {}
+        self._global_host_ids = {id(r) for r in config.reservations}
         for reservation in config.reservations:
             self.hosts.setdefault((GLOBAL_SUBNET_ID, reservation.identifier_type, reservation.identifier), reservation)
         for model in config.subnets:
@@ -185,31 +192,71 @@ class Dhcp4Runtime:
 
     # -- classification --------------------------------------------------
 
-    def classify_pass1(self, query) -> List[str]:
-        """ALL, VENDOR_CLASS_<60>, then the pass-1 classes (expressions.md §7-8)."""
-        classes = ["ALL"]
-        vendor = query.options.get(60)
-        if vendor is not None and 60 not in query.fused:
-            classes.append("VENDOR_CLASS_" + vendor.decode("latin-1"))
-        if self.classifier is not None:
-            classes = self.classifier.pass1(query, classes)
+    def classify_pass1(self, query) -> PacketClasses:
+        """``ALL``, the classes hook libraries gave the packet, then
+        ``VENDOR_CLASS_<60>`` and pass 1; then the deferred options are
+        typed (Kea's ``classifyPacket`` + ``deferredUnpack``,
+        expressions.md §7-8).  The list returned becomes ``query.classes``:
+        from here on the packet's classes are that one list, in the order
+        the packet acquired them (``query.add_class`` appends to it)."""
+        classifier = self.classifier
+        classes = classifier.start(query)
+        classifier.pass1(query, classes)
+        classifier.unpack_deferred(query, classes)
+        query.classes = classes
         return classes
 
-    def classify_after_hosts(self, query, classes: List[str], host, subnet) -> List[str]:
-        """Reserved classes, KNOWN/UNKNOWN, pass 2."""
-        classes = list(classes)
-        if host is not None:
+    def classify_after_hosts(self, query, classes: List[str], host, subnet, hosts=None) -> List[str]:
+        """After host lookup (Kea's ``Dhcpv4Exchange`` constructor): reserved
+        classes that steer pool selection with pass 1 again, ``KNOWN`` or
+        ``UNKNOWN``, pass 2, ``DHCP4_CLASS_ASSIGNED``.
+
+        :param host: the current host reservation (``currentHost()``).
+        :param hosts: every reservation found for the client, by subnet id
+            (KNOWN means "any"); None: only ``host`` is known.
+        """
+        classifier = self.classifier
+        classes = self._packet_classes(query, classes)
+        model = subnet.model
+        global_host = None
+        if model.reservations_global:
+            if hosts is not None:
+                found = hosts.get(GLOBAL_SUBNET_ID)
+                global_host = found.model if found is not None else None
+            elif host is not None and id(host) in self._global_host_ids:
+                global_host = host
+        if host is not None and host.client_classes and (
+                (global_host is not None and global_host.client_classes) or not model.shared_network):
+            classifier.reevaluate(query, classes, host.client_classes)
+        known = bool(hosts) if hosts is not None else host is not None
+        name = "KNOWN" if known else "UNKNOWN"
+        classes.add(name)
+        classifier.log_assigned(query, (name,))
+        classifier.pass2(query, classes)
+        classifier.log_assigned(query, classes)
+        return classes
+
+    def _packet_classes(self, query, classes: List[str]) -> PacketClasses:
+        if isinstance(classes, PacketClasses):
+            return classes
+        # A plain list (callers outside the engine): adopt it.
+        adopted = PacketClasses(classes)
+        adopted.deferred = {}
+        query.classes = adopted
+        return adopted
+
+    def reserved_classes_late(self, query, classes: List[str], host, subnet) -> List[str]:
+        """Kea's ``conditionallySetReservedClientClasses``: a subnet
+        reservation's classes in a shared network arrive only once the
+        address (and so the subnet) is settled."""
+        if host is not None and host.client_classes and subnet.model.shared_network \
+                and id(host) not in self._global_host_ids:
             for name in host.client_classes:
                 if name not in classes:
                     classes.append(name)
-        classes.append("KNOWN" if host is not None else "UNKNOWN")
-        if self.classifier is not None:
-            classes = self.classifier.pass2(query, classes)
         return classes
 
     def required_classes(self, query, classes: List[str], subnet, pool) -> List[str]:
-        if self.classifier is None:
-            return classes
         names: List[str] = []
         model = subnet.model
         network = self.network_models.get(model.shared_network) if model.shared_network else None
@@ -217,6 +264,8 @@ class Dhcp4Runtime:
             for name in getattr(source, "require_client_classes", ()) or ():
                 if name not in names:
                     names.append(name)
+        if not names:
+            return classes
         return self.classifier.required(query, classes, names)
 
     # -- server identifier ------------------------------------------------
@@ -275,7 +324,11 @@ class Dhcp4Runtime:
                     self._find_host(hosts, candidate.id, identifiers)
             if subnet.reservations_global:
                 self._find_host(hosts, GLOBAL_SUBNET_ID, identifiers)
-        current = hosts.get(GLOBAL_SUBNET_ID if subnet.reservations_global else subnet.id)
+        # Kea's currentHost(): the subnet's own reservation first, then
+        # the global one.
+        current = hosts.get(subnet.id) if subnet.reservations_in_subnet else None
+        if current is None and subnet.reservations_global:
+            current = hosts.get(GLOBAL_SUBNET_ID)
         return hosts, identifiers, current.model if current is not None else None
 
     def _find_host(self, hosts: Dict[int, ReservationView], subnet_id: int,
@@ -369,7 +422,9 @@ class Dhcp4Runtime:
         if yiaddr is not None:
             found = subnet.pool_for(int(yiaddr))
             pool = found.model if found is not None else None
+        classes = self.reserved_classes_late(query, classes, host, subnet)
         classes = self.required_classes(query, classes, subnet, pool)
+        self.classifier.log_unconfigured(query, classes)
         sources = self.option_sources(subnet, classes, host, pool)
         prl = query.options.get(55, b"")
         chosen = select_options(sources, prl, reply.options.keys())

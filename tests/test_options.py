@@ -533,3 +533,48 @@ class PropertyTests(SynchronousTestCase):
     def test_deferred_codes(self):
         """43 and 224-254 are deferred."""
         self.assertEqual(DEFERRED_CODES, frozenset([43] + list(range(224, 255))))
+
+
+class ParseOptionTests(SynchronousTestCase):
+    """The public parse_option: the option object Kea's optionFactory builds."""
+
+    def test_values_wire_subs(self):
+        """Typed value, re-packed payload and sub-options by option class."""
+        from kea_twisted.options import OptionDefinition, ParsedOption, parse_option
+
+        p = parse_option(STANDARD_DEFINITIONS.get("dhcp4", 3), bytes([10, 0, 0, 1, 10, 0, 0, 2]))
+        self.assertIsInstance(p, ParsedOption)
+        self.assertEqual(p.value, [IPv4Address("10.0.0.1"), IPv4Address("10.0.0.2")])
+        p = parse_option(STANDARD_DEFINITIONS.get("dhcp4", 15), b"example.org\0\0")
+        self.assertEqual((p.kind, p.wire), ("string", b"example.org"))
+        defn = OptionDefinition("vendor-encapsulated-options", 43, "empty", encapsulate="APC")
+        p = parse_option(defn, b"\x02\x01b\x01\x01a")
+        self.assertEqual(p.subs, [(2, b"b"), (1, b"a")])
+        self.assertEqual(p.wire, b"\x01\x01a\x02\x01b")
+
+    def test_errors(self):
+        """Only OptionDecodeError and its subclasses come out: skip this
+        option (empty string), skip the rest (short 125), cannot parse."""
+        from kea_twisted.options import SkipThisOption, parse_option
+
+        with self.assertRaises(SkipThisOption):
+            parse_option(STANDARD_DEFINITIONS.get("dhcp4", 15), b"\0\0")
+        with self.assertRaises(SkipRemainingOptions):
+            parse_option(STANDARD_DEFINITIONS.get("dhcp4", 125), b"\0\0")
+        with self.assertRaises(OptionDecodeError):
+            parse_option(STANDARD_DEFINITIONS.get("dhcp4", 51), b"\0\0")
+
+    @given(st.integers(1, 254), st.binary(max_size=40))
+    @settings(max_examples=300, deadline=None)
+    def test_never_other_exceptions(self, code, payload):
+        """Any payload under any standard definition parses or raises
+        OptionDecodeError."""
+        from kea_twisted.options import parse_option
+
+        d = STANDARD_DEFINITIONS.get("dhcp4", code)
+        if d is None:
+            return
+        try:
+            parse_option(d, payload)
+        except OptionDecodeError:
+            pass

@@ -1,0 +1,99 @@
+"""
+Tests for the classification steps of kea_twisted.runtime.Dhcp4Runtime:
+the packet's one class list, hook classes, Kea's current host, KNOWN from
+any reservation, reserved classes early (re-evaluation) or late (shared
+networks).  The recorded scenarios tests/scenarios/class-reserved-* pin the
+same on the wire.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address
+
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+
+from kea_twisted.config.element import from_python
+from kea_twisted.config.staging import stage_config_element
+from kea_twisted.packet import Packet4
+from kea_twisted.server import Dhcp4Server
+
+SERVER = IPv4Address("127.0.0.1")
+MAC = b"\x02\x00\x00\x00\x00\x07"
+
+
+def runtime(testcase, **extra):
+    dhcp4 = {
+        "interfaces-config": {"interfaces": ["lo"], "dhcp-socket-type": "udp"},
+        "lease-database": {"type": "memfile", "persist": False},
+        "client-classes": [
+            {"name": "first"},
+            {"name": "second", "test": "not member('first')"},
+            {"name": "ext", "test": "member('EXTERNAL_a')"},
+            {"name": "k", "test": "member('KNOWN')"},
+        ],
+        "subnet4": [{"id": 1, "subnet": "10.0.0.0/24", "pools": [{"pool": "10.0.0.10 - 10.0.0.20"}],
+                     "reservations": [{"hw-address": "02:00:00:00:00:07", "client-classes": ["first"],
+                                       "hostname": "in-subnet"}]}],
+    }
+    dhcp4.update(extra)
+    config = stage_config_element(from_python({"Dhcp4": dhcp4}), interfaces={"lo": [SERVER]})
+    clock = Clock()
+    server = Dhcp4Server(config, clock=clock.seconds, interfaces={"lo": [SERVER]})
+    server.start()
+    testcase.addCleanup(server.stop)
+    return server.runtime
+
+
+def query(*hook_classes):
+    q = Packet4(chaddr=MAC, options={53: b"\x01"})
+    for name in hook_classes:
+        q.add_class(name)
+    return q
+
+
+class RuntimeClassTests(SynchronousTestCase):
+    def test_pass1_is_the_packets_list(self):
+        """classify_pass1 returns query.classes itself: hook classes after
+        ALL, and a class a later callout adds (query.add_class) is in it."""
+        rt = runtime(self)
+        q = query("EXTERNAL_a")
+        classes = rt.classify_pass1(q)
+        self.assertIs(q.classes, classes)
+        self.assertEqual(classes, ["ALL", "EXTERNAL_a", "second", "ext"])
+        q.add_class("EXTERNAL_b")
+        self.assertEqual(classes[-1], "EXTERNAL_b")
+        self.assertTrue(q.in_class("ext"))
+
+    def test_current_host_prefers_subnet(self):
+        """Kea's currentHost(): with both reservations-in-subnet and
+        -global, the subnet's reservation wins over the global one."""
+        rt = runtime(self, **{"reservations-global": True, "reservations-in-subnet": True,
+                              "reservations": [{"hw-address": "02:00:00:00:00:07", "hostname": "global"}]})
+        subnet = rt.subnets[1]
+        hosts, _ids, host = rt.find_hosts(query(), subnet)
+        self.assertEqual(host.hostname, "in-subnet")
+        self.assertEqual(len(hosts), 2)
+
+    def test_reserved_classes_reevaluate(self):
+        """A plain subnet's reservation with classes: pass 1 again, so
+        'second' (not member('first')) is gone; then KNOWN and pass 2."""
+        rt = runtime(self)
+        q = query("EXTERNAL_a")
+        classes = rt.classify_pass1(q)
+        subnet = rt.subnets[1]
+        hosts, _ids, host = rt.find_hosts(q, subnet)
+        classes = rt.classify_after_hosts(q, classes, host, subnet, hosts)
+        self.assertEqual(classes, ["ALL", "EXTERNAL_a", "first", "ext", "KNOWN", "k"])
+
+    def test_known_from_any_host(self):
+        """KNOWN when any reservation was found (hosts), even when the
+        current host is None; UNKNOWN otherwise."""
+        rt = runtime(self)
+        subnet = rt.subnets[1]
+        q = query()
+        classes = rt.classify_after_hosts(q, rt.classify_pass1(q), None, subnet, {99: object()})
+        self.assertIn("KNOWN", classes)
+        q = query()
+        classes = rt.classify_after_hosts(q, rt.classify_pass1(q), None, subnet, {})
+        self.assertIn("UNKNOWN", classes)
