@@ -145,3 +145,59 @@ class HookedServiceTests(SynchronousTestCase):
         self.assertEqual(stats.value("pkt4-received"), 5)
         self.assertIsNone(stats.value("subnet[1].total-addresses"))
         self.assertEqual(stats.value("subnet[2].total-addresses"), 2)
+
+
+def _query(mtype=1):
+    from kea_twisted.packet import Packet4, encode
+
+    return encode(Packet4(op=1, xid=1, chaddr=b"\x02\x00\x00\x00\x00\x01", giaddr=IPv4Address("127.0.0.1"),
+                          hops=1, options={53: bytes([mtype])}))
+
+
+class ConfigCommandsServiceTests(SynchronousTestCase):
+    """config-get/config-set on the running service (kea_twisted.config_commands
+    wired into kea_twisted.net.services)."""
+
+    def setUp(self):
+        self.reactor = MemoryReactorClock()
+        config = stage_config_element(from_python({"Dhcp4": {
+            "interfaces-config": {"interfaces": ["lo"], "dhcp-socket-type": "udp"},
+            "lease-database": {"type": "memfile", "persist": False},
+            "subnet4": [{"id": 1, "subnet": "192.0.2.0/24", "relay": {"ip-addresses": ["127.0.0.1"]},
+                         "pools": [{"pool": "192.0.2.10 - 192.0.2.20"}]}],
+        }}), interfaces={"lo": [IPv4Address("127.0.0.1")]})
+        self.service = Dhcp4Service(None, config, reactor=self.reactor,
+                                    sockets_factory=lambda reactor, interfaces, engine, port: FakeSockets(),
+                                    observer=None, install_signal_handlers=False)
+        self.service.startService()
+        self.addCleanup(self.service.stopService)
+
+    def _offer(self):
+        from kea_twisted.datagrams import Arrival
+        from kea_twisted.packet import decode
+
+        arrival = Arrival(iface="lo", local_addr=IPv4Address("127.0.0.1"), local_port=67,
+                          remote_addr=IPv4Address("127.0.0.1"), remote_port=67)
+        outcome = self.service.server.engine.receive(_query(), arrival)
+        return decode(outcome.data).yiaddr
+
+    def test_broken_config_set_keeps_serving(self):
+        """config-set with a broken config answers Kea's error; the old
+        configuration keeps answering DHCP (Kea 2.2 would stop)."""
+        answer = self.successResultOf(self.service.commands.process({"command": "config-set", "arguments": {
+            "Dhcp4": {"subnet4": [{"id": 1, "subnet": "192.0.2.0/24", "bogus": 1}]}}}))
+        self.assertEqual(answer["result"], 1)
+        self.assertIn("bogus", answer["text"])
+        self.assertEqual(str(self._offer()), "192.0.2.10")
+
+    def test_config_set_then_get(self):
+        """A good config-set serves the new subnet; config-get shows it."""
+        answer = self.successResultOf(self.service.commands.process({"command": "config-set", "arguments": {
+            "Dhcp4": {"interfaces-config": {"interfaces": ["lo"], "dhcp-socket-type": "udp"},
+                      "lease-database": {"type": "memfile", "persist": False},
+                      "subnet4": [{"id": 7, "subnet": "198.51.100.0/24", "relay": {"ip-addresses": ["127.0.0.1"]},
+                                   "pools": [{"pool": "198.51.100.5 - 198.51.100.6"}]}]}}}))
+        self.assertEqual((answer["result"], answer["text"]), (0, "Configuration successful."))
+        self.assertEqual(str(self._offer()), "198.51.100.5")
+        got = self.successResultOf(self.service.commands.process({"command": "config-get"}))
+        self.assertEqual([s["id"] for s in got["arguments"]["Dhcp4"]["subnet4"]], [7])

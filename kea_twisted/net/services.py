@@ -27,6 +27,7 @@ from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from zope.interface import implementer
 
 from kea_twisted.config.errors import ConfigError
+from kea_twisted.config_commands import IConfigController
 from kea_twisted.hooks import HookLoadError, IServerContext
 from kea_twisted.logs import daemon_observer, kea_logger, logger_specs
 
@@ -68,6 +69,7 @@ class ServiceContext:
         return self._service.commands.execute(command, arguments)
 
 
+@implementer(IConfigController)
 class Dhcp4Service(service.Service):
     """One kea_twisted DHCPv4 server.
 
@@ -224,6 +226,25 @@ class Dhcp4Service(service.Service):
         else:
             done(None)
 
+    # -- configuration commands (IConfigController) -----------------------
+
+    @property
+    def current(self):
+        return self.config
+
+    def stage_element(self, root):
+        """config-set / config-test: validate without touching the server."""
+        from kea_twisted.config.staging import stage_config_element
+
+        return stage_config_element(root)
+
+    def _statistic_defaults_changed(self, sample_count: int, sample_age: int) -> None:
+        # Kea writes statistic-sample-*-set-all into the running config.
+        from dataclasses import replace
+
+        self.config = replace(self.config, statistic_default_sample_count=sample_count,
+                              statistic_default_sample_age=sample_age)
+
     # -- control channel -------------------------------------------------
 
     def command_table(self):
@@ -235,7 +256,7 @@ class Dhcp4Service(service.Service):
 
         table = CommandTable(hooks=self.hooks)
         install_builtin_commands(table)
-        install_statistic_commands(table, self.stats)
+        install_statistic_commands(table, self.stats, self._statistic_defaults_changed)
         status = ServerStatus(clock=self.reactor.seconds, start_time=self.reactor.seconds(),
                               last_commit_time=getattr(self, "commit_time", None))
         self._status = status
@@ -244,15 +265,6 @@ class Dhcp4Service(service.Service):
         def shutdown(command):
             self.reactor.callLater(0, self.reactor.stop)
             return answer(RESULT_SUCCESS, "Shutting down.")
-
-        def config_reload(command):
-            def done(ok):
-                if ok:
-                    status.last_commit_time = self.reactor.seconds()
-                    return answer(RESULT_SUCCESS, "Configuration successful.")
-                return answer(RESULT_ERROR, "Config reload failed")
-
-            return self.reload().addCallback(done)
 
         def leases_reclaim(command):
             arguments = command.arguments if isinstance(command.arguments, dict) else {}
@@ -283,11 +295,13 @@ class Dhcp4Service(service.Service):
             return answer(RESULT_SUCCESS, "Hooks libraries successfully reloaded.")
 
         table.register("shutdown", shutdown)
-        table.register("config-reload", config_reload)
         table.register("leases-reclaim", leases_reclaim)
         table.register("server-tag-get", server_tag_get)
         table.register("config-backend-pull", config_backend_pull)
         table.register("libreload", libreload)
+        from kea_twisted.config_commands import install_config_commands
+
+        install_config_commands(table, self)
         return table
 
     def _open_control_socket(self, config) -> None:
@@ -307,6 +321,14 @@ class Dhcp4Service(service.Service):
                 self.reactor.stop()
             return
         self.control = control
+
+    @staticmethod
+    def _control_socket_name(config) -> str:
+        info = getattr(config, "control_socket", None)
+        return getattr(info, "socket_name", "") or "" if info is not None else ""
+
+    def _reopen_control_socket(self) -> Deferred:
+        return self._close_control_socket().addCallback(lambda _: self._open_control_socket(self.config))
 
     def _close_control_socket(self) -> Deferred:
         control, self.control = self.control, None
@@ -424,6 +446,9 @@ class Dhcp4Service(service.Service):
             self._open_sockets()
             self._arm_all()
             self._configured()
+            if self._control_socket_name(old_config) != self._control_socket_name(config_in_force):
+                # Kea re-creates its control socket; after this answer is out.
+                self.reactor.callLater(0, self._reopen_control_socket)
             if ok:
                 log.info("{msgid} configuration reloaded from {path}",
                          msgid="DHCP4_DYNAMIC_RECONFIGURATION_SUCCESS", path=origin)
