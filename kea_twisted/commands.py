@@ -302,7 +302,7 @@ class CommandTable:
         """Run ``command``'s handler; errors become result 1 answers."""
         name = command.name
         if name != "list-commands" and self._hook_has(name):
-            d = maybeDeferred(self.hooks.call_command, name, command.message)
+            d = maybeDeferred(self.hooks.call_command, name, command.message, command.element)
         else:
             handler = self._handlers.get(name)
             if handler is None:

@@ -1077,12 +1077,17 @@ class HookRunner:
         """Commands with handlers, sorted (for ``list-commands``)."""
         return sorted(self._commands[h] for h in self._commands if h in self._callouts)
 
-    def call_command(self, command: str, message: Mapping[str, Any]) -> Any:
+    def call_command(self, command: str, message: Mapping[str, Any], element: Any = None) -> Any:
         """Run ``command``'s handlers on ``message`` (the whole command map,
         ``{"command": ..., "arguments": ...}``); returns the ``response``
         argument they set (None if none did: a handler failed), or a Deferred
-        of it.  Kea's ``HookedCommandMgr::delegateCommandToHookLibrary``."""
-        handle = self.create_handle(command=message, response=None)
+        of it.  Kea's ``HookedCommandMgr::delegateCommandToHookLibrary``.
+        ``element``, the command as positioned Element, is passed as the
+        ``command_element`` argument so errors can name ``<wire>:0:N``."""
+        arguments = {"command": message, "response": None}
+        if element is not None:
+            arguments["command_element"] = element
+        handle = self.create_handle(**arguments)
         step = self.call(command_hook_name(command), handle)
         if isinstance(step, Deferred):
             return step.addCallback(lambda _: self._command_done(handle))

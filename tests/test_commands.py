@@ -319,7 +319,7 @@ class FakeHooks:
     def commands(self):
         return sorted(self._commands)
 
-    def call_command(self, name, message):
+    def call_command(self, name, message, element=None):
         self.calls.append((name, message))
         return self._commands[name](message)
 
