@@ -128,10 +128,28 @@ def makeService(options: Options) -> service.IService:
         staged = stage_config_file(options["config"])
     for warning in getattr(options, "warnings", ()):
         log.warn("{msgid} {warning}", msgid="DHCP4_FEATURE_NOT_AVAILABLE", warning=warning)
-    Dhcp4Service(
+    dhcp4 = Dhcp4Service(
         options["config"],
         staged,
         server_port=options["port"],
         client_port=options["client-port"] if options["client-port"] != 68 else None,
-    ).setServiceParent(top)
+    )
+    dhcp4.setServiceParent(top)
+    from twisted.internet import reactor
+
+    reactor.addSystemEventTrigger("after", "shutdown", _exit_with_status, dhcp4)
     return top
+
+
+def _exit_with_status(dhcp4) -> None:
+    """``shutdown`` with ``exit-value`` (and a failed start): twistd has no
+    exit code of its own to give, so leave with the service's once the
+    reactor has stopped and the services are down."""
+    status = int(getattr(dhcp4, "exit_status", 0) or 0)
+    if status:
+        import os
+        import sys
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)

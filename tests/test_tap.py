@@ -216,3 +216,47 @@ class RunnableTests(SynchronousTestCase):
         run.parseOptions(["-c", path])
         self.assertIsNone(run.exit_code)
         self.assertTrue(any("DNS updates" in w for w in run.warnings))
+
+
+class ShutdownExitValueTests(SynchronousTestCase):
+    """``shutdown`` with ``exit-value`` ends twistd with that status, as
+    kea-dhcp4 (spec/control-channel.md §2.9)."""
+
+    def test_exit_value(self):
+        """A running ``twistd -n kea4`` told ``shutdown {"exit-value": 7}``
+        answers "Shutting down." and exits 7."""
+        import json
+        import socket
+        import time
+
+        workdir = os.path.abspath(self.mktemp())
+        os.makedirs(workdir)
+        sock_path = os.path.join(workdir, "ctrl")
+        config = {"Dhcp4": {
+            "interfaces-config": {"interfaces": ["lo/127.0.0.1"], "dhcp-socket-type": "udp"},
+            "control-socket": {"socket-type": "unix", "socket-name": sock_path},
+            "lease-database": {"type": "memfile", "persist": False},
+            "subnet4": [{"id": 1, "subnet": "192.0.2.0/24", "pools": [{"pool": "192.0.2.10 - 192.0.2.20"}]}],
+        }}
+        path = os.path.join(workdir, "kea.json")
+        with open(path, "w") as f:
+            json.dump(config, f)
+        env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from twisted.scripts.twistd import run; run()", "-n", "--pidfile=",
+             "kea4", "-c", path, "-p", "18071"],
+            cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        self.addCleanup(lambda: process.poll() is None and (process.kill(), process.wait()))
+        deadline = time.monotonic() + 60
+        while not os.path.exists(sock_path) and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.1)  # waiting for another process, not for our own timers
+        self.assertTrue(os.path.exists(sock_path), "control socket never appeared")
+        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        client.settimeout(10)
+        client.connect(sock_path)
+        client.sendall(json.dumps({"command": "shutdown", "arguments": {"exit-value": 7}}).encode())
+        answer = json.loads(client.recv(65536).decode())
+        client.close()
+        self.assertEqual(answer, {"result": 0, "text": "Shutting down."})
+        self.assertEqual(process.wait(timeout=30), 7)

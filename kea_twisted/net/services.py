@@ -263,6 +263,12 @@ class Dhcp4Service(service.Service):
         install_server_state_commands(table, self.network_state, status)
 
         def shutdown(command):
+            arguments = command.arguments if isinstance(command.arguments, dict) else {}
+            if "exit-value" in arguments:
+                value = arguments["exit-value"]
+                if not isinstance(value, int) or isinstance(value, bool):
+                    return answer(RESULT_ERROR, "parameter 'exit-value' is not an integer")
+                self.exit_status = value
             self.reactor.callLater(0, self.reactor.stop)
             return answer(RESULT_SUCCESS, "Shutting down.")
 
