@@ -418,7 +418,9 @@ class Dhcp4Engine:
         relay_port = None
         rai = query.relay_suboptions() if 82 in query.options else {}
         port_opt = rai.get(19)
-        if port_opt is not None and len(port_opt) == 2 and query.giaddr != ZERO:
+        # Kea answers to the relay's source port whenever the relay-port
+        # sub-option is there, whatever its length (checkRelayPort).
+        if port_opt is not None and query.giaddr != ZERO:
             relay_port = query.remote_port or None
         route = destination.route_reply(
             query_type=query.options[53][0], query_flags=query.flags, ciaddr=query.ciaddr,
