@@ -18,7 +18,7 @@ The order of preference and every odd corner follow Kea's code:
   otherwise the requested address or the next free one is allocated and the
   client's previous lease deleted.
 
-Tests: tests/test_allocation.py
+Tests: tests/test_allocation.py, tests/test_stats_parity.py (statistics against Kea)
 """
 
 from __future__ import annotations
@@ -241,6 +241,31 @@ class AllocationEngine:
             self.on_stat(f"subnet[{subnet_id}].assigned-addresses", 1)
             self.on_stat(f"subnet[{subnet_id}].cumulative-assigned-addresses", 1)
             self.on_stat("cumulative-assigned-addresses", 1)
+
+    def _reclaimed_on_reuse(self, lease) -> None:
+        """Kea reclaims an expired lease it is about to reuse or renew
+        (alloc_engine.cc reclaimExpiredLease, leave-unchanged mode): the
+        counters the reclamation timer would have moved — unless the lease
+        was reclaimed already.  The reuse then counts its own assignment."""
+        if self.on_stat is None or lease.state == 2:
+            return
+        subnet_id = lease.subnet_id
+        if lease.state == 1:
+            self.on_stat(f"subnet[{subnet_id}].declined-addresses", -1)
+            self.on_stat("declined-addresses", -1)
+            self.on_stat("reclaimed-declined-addresses", 1)
+            self.on_stat(f"subnet[{subnet_id}].reclaimed-declined-addresses", 1)
+        self.on_stat(f"subnet[{subnet_id}].assigned-addresses", -1)
+        self.on_stat("reclaimed-leases", 1)
+        self.on_stat(f"subnet[{subnet_id}].reclaimed-leases", 1)
+
+    def _reservation_conflict(self, ctx: AllocationContext) -> None:
+        """A DISCOVER whose reserved address is leased to another client
+        (Kea's discoverLease4; the subnet is the conflicting lease's)."""
+        conflicting = ctx.conflicting_lease
+        if conflicting is not None:
+            self._count(f"subnet[{conflicting.subnet_id}].v4-reservation-conflicts")
+        self._count("v4-reservation-conflicts")
 
     # -- the iterative allocator --------------------------------------
 
@@ -506,6 +531,9 @@ class AllocationEngine:
         return old.valid_lifetime - age
 
     def _reuse_expired(self, ctx: AllocationContext, expired):
+        if not ctx.fake_allocation:
+            # Before lease4_select, as Kea: counted even if a callout skips.
+            self._reclaimed_on_reuse(expired)
         lease = self._selected(ctx, self._refresh(ctx, expired))
         if lease is None:
             return None
@@ -529,6 +557,8 @@ class AllocationEngine:
     def renew(self, lease, ctx: AllocationContext):
         ctx.old_lease = lease
         renewed = self._refresh(ctx, lease)
+        if not ctx.fake_allocation and lease.is_expired(ctx.now):
+            self._reclaimed_on_reuse(lease)
         if ctx.callouts is not None:
             # lease4_renew: SKIP keeps the stored lease as it is (Kea).
             skipped, arguments = ctx.callouts(
@@ -612,6 +642,8 @@ class AllocationEngine:
         if reserved is not None:
             if client_lease is None or client_lease.address != reserved:
                 lease = self.allocate_or_reuse(reserved, ctx)
+                if lease is None:
+                    self._reservation_conflict(ctx)
             else:
                 lease = self.renew(client_lease, ctx)
         if (
