@@ -24,7 +24,7 @@ debian_packages() {
     # The oracle (real Kea 2.2) and what the network tests need. Only as root
     # on a Debian-like machine; the suites that need them skip, saying why,
     # when they are missing.
-    local wanted="kea-dhcp4-server kea-admin kea-ctrl-agent kea-doc iproute2 isc-dhcp-client udhcpc"
+    local wanted="kea-dhcp4-server kea-admin kea-ctrl-agent kea-doc iproute2 isc-dhcp-client udhcpc postgresql"
     if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
         echo "not root or no apt-get: Kea-dependent tests will skip"
         return 0

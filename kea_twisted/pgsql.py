@@ -1,0 +1,643 @@
+"""
+Kea's PostgreSQL lease database (``lease-database`` type ``postgresql``):
+the very schema Kea 2.2 creates with ``kea-admin db-init pgsql``, read and
+written as Kea's ``PgSqlLeaseMgr`` does, so that Kea servers and
+kea_twisted servers can share one lease database.
+
+Threading.  :class:`PgLeaseStore` is an :class:`ISyncLeaseStore` whose
+every method is one blocking round trip (psycopg 3, autocommit, one
+statement each, as Kea runs them).  It holds one connection and is meant to
+be used from **one thread at a time** — a worker thread of its own, never
+the reactor thread.  :class:`ThreadedLeaseStore` is that arrangement: an
+:class:`ILeaseStore` whose calls run in a one-thread
+``twisted.python.threadpool.ThreadPool`` and answer with Deferreds fired on
+the reactor thread.  More throughput means more stores (each with its own
+connection and thread), not more threads on one store.
+
+Kea facts kept here ([src] Kea 2.2 ``src/lib/dhcpsrv/pgsql_lease_mgr.cc``,
+``src/lib/pgsql/pgsql_connection.cc``, ``pgsql_exchange.cc``,
+``src/share/database/scripts/pgsql/dhcpdb_create.pgsql``):
+
+* columns: ``address`` bigint (the address as an unsigned 32-bit number),
+  ``hwaddr`` and ``client_id`` bytea (Kea writes an *empty* value, not
+  NULL, when there is none), ``valid_lifetime`` bigint, ``expire``
+  timestamptz (``cltt + valid_lifetime``; with the infinite lifetime
+  0xffffffff Kea stores ``cltt`` itself and reads it back the same way),
+  ``subnet_id`` bigint, ``fqdn_fwd``/``fqdn_rev`` boolean, ``hostname``
+  varchar(255), ``state`` bigint (foreign key to ``lease_state``),
+  ``user_context`` text (``""`` when none).  Kea 2.2's ``lease4`` has no
+  hw-type, hw-address source or pool id column.  Times are read as
+  ``extract(epoch from expire)::bigint`` and written here with
+  ``to_timestamp(epoch)``, which no session time zone can shift (Kea itself
+  writes local-time text and relies on its TZ matching the server's);
+* Kea refuses an ``expire`` beyond 2147483647 (``MAX_DB_TIME``): so do we
+  (``ValueError``), before anything is written;
+* ``schema_version`` must be exactly 13.0 for Kea 2.2; anything else is
+  :class:`SchemaVersionMismatch` with Kea's text;
+* ``add_lease`` of a taken address: the primary key refuses the row
+  (SQLSTATE 23505) and the answer is False — the database, not luck,
+  keeps two servers from handing out one address;
+* update and delete carry Kea's optimistic check: the row changes only if
+  its ``expire`` is still what this store last read or wrote for that
+  address (Kea's ``current_cltt_``/``current_valid_lft_``).  A row changed
+  meanwhile by another server is not overwritten: ``update_lease`` raises
+  :class:`~kea_twisted.leases.NoSuchLease` and ``delete_lease`` answers
+  False, as Kea's do;
+* expired leases: ``state != 2``, lifetime not infinite, ``expire < now``
+  (strictly; memfile uses ``<=``), oldest first;
+  ``delete_expired_reclaimed_leases4`` removes state-2 rows with
+  ``expire < now - secs`` (strictly too);
+* hostname lookups compare ``lower(hostname)`` with the name as given (so
+  pass it in lower case, as Kea's ``lease4-get-by-hostname`` does);
+* ``wipe_leases4`` is not implemented by Kea 2.2's PostgreSQL backend
+  (``NotImplementedError`` with Kea's text);
+* ``lease_counts`` reads ``lease4_stat``, which Kea's triggers keep for
+  states 0 and 1 only (a negative count reads as 0, as in Kea);
+* a lost connection (SQLSTATE classes 08, 53, 54, 57, 58, or none) makes
+  the store unusable (:class:`DbConnectionUnusable`) until
+  :meth:`PgLeaseStore.reconnect`; ``on-fail`` policy is the caller's.
+
+Where Kea returns rows in no stated order, lists here are in memfile's
+order: (subnet id, address) for hw-address/client-id, address otherwise.
+Single-lease lookups by hw-address or client-id and subnet return the
+lowest address where Kea's PostgreSQL backend would raise
+``MultipleRecords``.
+
+Tests: tests/test_pgsql.py
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from twisted.internet import defer
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.threadpool import ThreadPool
+from zope.interface import implementer
+
+from kea_twisted.kea_json import KeaJSONError, from_json, to_kea_bytes
+from kea_twisted.leases import (
+    ILeaseStore, ISyncLeaseStore, Lease4, NoSuchLease, STATE_EXPIRED_RECLAIMED, _SYNC_METHODS,
+)
+from kea_twisted.logs import DBG_TRACE_DETAIL, kea_logger
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "INFINITE_LIFETIME",
+    "MAX_DB_TIME",
+    "DbOpenError",
+    "NoDatabaseName",
+    "DbInvalidTimeout",
+    "SchemaVersionMismatch",
+    "DbConnectionUnusable",
+    "DbOperationError",
+    "PgConnectionParameters",
+    "PgLeaseStore",
+    "ThreadedLeaseStore",
+]
+
+log = kea_logger("dhcpsrv")
+
+#: ``PGSQL_SCHEMA_VERSION_MAJOR``/``MINOR`` of Kea 2.2 (``pgsql_connection.h``).
+SCHEMA_VERSION: Tuple[int, int] = (13, 0)
+#: Kea's ``Lease::INFINITY_LFT``.
+INFINITE_LIFETIME = 0xFFFFFFFF
+#: Kea's ``DatabaseConnection::MAX_DB_TIME``.
+MAX_DB_TIME = 2147483647
+#: Kea's ``PGSQL_DEFAULT_CONNECTION_TIMEOUT`` (seconds).
+DEFAULT_CONNECT_TIMEOUT = 5
+
+# SQLSTATE classes Kea treats as a lost connection (checkStatementError).
+_FATAL_CLASSES = ("08", "53", "54", "57", "58")
+_UNIQUE_VIOLATION = "23505"
+
+
+class DbOpenError(Exception):
+    """Kea's ``DbOpenError``: the lease database cannot be opened."""
+
+
+class NoDatabaseName(DbOpenError):
+    """Kea's ``NoDatabaseName``: no ``name`` in the access parameters."""
+
+
+class DbInvalidTimeout(DbOpenError):
+    """Kea's ``DbInvalidTimeout``: ``connect-timeout`` is not above 0."""
+
+
+class SchemaVersionMismatch(DbOpenError):
+    """The database's ``schema_version`` is not the one Kea 2.2 uses."""
+
+    def __init__(self, found: Tuple[int, int], needed: Tuple[int, int] = SCHEMA_VERSION):
+        self.found = found
+        self.needed = needed
+        super().__init__("PostgreSQL schema version mismatch: need version: %d.%d found version: %d.%d"
+                         % (needed[0], needed[1], found[0], found[1]))
+
+
+class DbConnectionUnusable(Exception):
+    """Kea's ``DbConnectionUnusable``: the connection was lost; the store
+    answers nothing until :meth:`PgLeaseStore.reconnect` succeeds."""
+
+
+class DbOperationError(Exception):
+    """Kea's ``DbOperationError``: a statement failed, or a row could not
+    be converted."""
+
+
+# ---------------------------------------------------------------------------
+# Connection parameters
+
+
+@dataclass(frozen=True)
+class PgConnectionParameters:
+    """What Kea's ``PgSqlConnection::openDatabase`` and ``ReconnectCtl``
+    take from ``lease-database``, with Kea's defaults.
+
+    ``reconnect_wait_time`` is in milliseconds (Kea's unit).  The TLS
+    parameters are kept but, as in Kea 2.2 (``DHCPSRV_PGSQL_TLS_SUPPORT``:
+    "its configuration is fully managed outside the C API"), not handed to
+    libpq; the ``PGSSL*`` environment variables configure TLS.
+    """
+
+    name: str
+    host: str = "localhost"
+    port: Optional[int] = None
+    user: Optional[str] = None
+    password: Optional[str] = None
+    connect_timeout: int = DEFAULT_CONNECT_TIMEOUT
+    max_reconnect_tries: int = 0
+    reconnect_wait_time: int = 0
+    on_fail: str = "stop-retry-exit"
+    readonly: bool = False
+    trust_anchor: Optional[str] = None
+    cert_file: Optional[str] = None
+    key_file: Optional[str] = None
+    cipher_list: Optional[str] = None
+    parameters: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_config(cls, database: Any) -> "PgConnectionParameters":
+        """From a :class:`kea_twisted.config.model.LeaseDatabase` (or any
+        object with its attributes).  Raises :class:`NoDatabaseName` /
+        :class:`DbInvalidTimeout` as Kea does when opening."""
+        if not getattr(database, "name", None):
+            raise NoDatabaseName("must specify a name for the database")
+        timeout = getattr(database, "connect_timeout", None)
+        if timeout is None:
+            timeout = DEFAULT_CONNECT_TIMEOUT
+        elif timeout <= 0 or timeout > 2 ** 31 - 1:
+            raise DbInvalidTimeout("database connection timeout (%s) must be an integer greater than 0"
+                                   % timeout)
+        port = getattr(database, "port", None)
+        # Kea falls back to libpq's default port for 0 or out-of-range values.
+        if port is not None and not 0 < port <= 65535:
+            port = None
+
+        def _or(value: Any, default: Any) -> Any:
+            return default if value is None else value
+
+        return cls(
+            name=database.name,
+            host=_or(getattr(database, "host", None), "localhost"),
+            port=port,
+            user=getattr(database, "user", None),
+            password=getattr(database, "password", None),
+            connect_timeout=timeout,
+            max_reconnect_tries=_or(getattr(database, "max_reconnect_tries", None), 0),
+            reconnect_wait_time=_or(getattr(database, "reconnect_wait_time", None), 0),
+            on_fail=_or(getattr(database, "on_fail", None), "stop-retry-exit"),
+            readonly=bool(getattr(database, "readonly", False)),
+            trust_anchor=getattr(database, "trust_anchor", None),
+            cert_file=getattr(database, "cert_file", None),
+            key_file=getattr(database, "key_file", None),
+            cipher_list=getattr(database, "cipher_list", None),
+            parameters=dict(getattr(database, "parameters", None) or {}),
+        )
+
+    @classmethod
+    def from_map(cls, access: Mapping[str, Any]) -> "PgConnectionParameters":
+        """From a ``lease-database`` map in Kea's spelling (tests, tools)."""
+
+        class _View:
+            pass
+
+        view = _View()
+        for key, value in access.items():
+            setattr(view, key.replace("-", "_"), value)
+        view.parameters = dict(access)
+        return cls.from_config(view)
+
+    @property
+    def uses_tls(self) -> bool:
+        return any(v is not None for v in (self.trust_anchor, self.cert_file, self.key_file, self.cipher_list))
+
+    def connect_kwargs(self) -> Dict[str, Any]:
+        """Keyword arguments for ``psycopg.connect`` (libpq's names)."""
+        kwargs: Dict[str, Any] = {"host": self.host, "dbname": self.name,
+                                  "connect_timeout": self.connect_timeout}
+        if self.port is not None:
+            kwargs["port"] = self.port
+        if self.user is not None:
+            kwargs["user"] = self.user
+        if self.password is not None:
+            kwargs["password"] = self.password
+        return kwargs
+
+    def redacted(self) -> str:
+        """Kea's ``redactedAccessString``: ``key=value`` pairs in key
+        order, the password as ``*****``."""
+        items = dict(self.parameters) or {
+            "type": "postgresql", "name": self.name, "host": self.host,
+            **({"port": self.port} if self.port is not None else {}),
+            **({"user": self.user} if self.user is not None else {}),
+        }
+        shown = []
+        for key in sorted(items):
+            value = items[key]
+            if key == "password":
+                value = "*****"
+            elif isinstance(value, bool):
+                value = "true" if value else "false"
+            shown.append(f"{key}={value}")
+        return " ".join(shown)
+
+
+# ---------------------------------------------------------------------------
+# SQL (our own statements over Kea's columns)
+
+_COLUMNS = ("address, hwaddr, client_id, valid_lifetime, "
+            "extract(epoch from expire)::bigint, subnet_id, fqdn_fwd, fqdn_rev, "
+            "hostname, state, convert_to(user_context, 'UTF8')")
+_SELECT = f"SELECT {_COLUMNS} FROM lease4"
+
+_SQL = {
+    "get_address": f"{_SELECT} WHERE address = %s",
+    "get_hwaddr": f"{_SELECT} WHERE hwaddr = %s ORDER BY subnet_id, address",
+    "get_hwaddr_subnet": f"{_SELECT} WHERE hwaddr = %s AND subnet_id = %s ORDER BY address LIMIT 1",
+    "get_client_id": f"{_SELECT} WHERE client_id = %s ORDER BY subnet_id, address",
+    "get_client_id_subnet": f"{_SELECT} WHERE client_id = %s AND subnet_id = %s ORDER BY address LIMIT 1",
+    "get_subnet": f"{_SELECT} WHERE subnet_id = %s ORDER BY address",
+    "get_hostname": f"{_SELECT} WHERE lower(hostname) = %s ORDER BY address",
+    "get_all": f"{_SELECT} ORDER BY address",
+    "get_page": f"{_SELECT} WHERE address > %s ORDER BY address LIMIT %s",
+    "get_expired": (f"{_SELECT} WHERE state != %s AND valid_lifetime != {INFINITE_LIFETIME} "
+                    "AND expire < to_timestamp(%s) ORDER BY expire, address LIMIT %s"),
+    "insert": ("INSERT INTO lease4 (address, hwaddr, client_id, valid_lifetime, expire, subnet_id, "
+               "fqdn_fwd, fqdn_rev, hostname, state, user_context) "
+               "VALUES (%s, %s, %s, %s, to_timestamp(%s), %s, %s, %s, %s, %s, convert_from(%s, 'UTF8'))"),
+    "update": ("UPDATE lease4 SET hwaddr = %s, client_id = %s, valid_lifetime = %s, "
+               "expire = to_timestamp(%s), subnet_id = %s, fqdn_fwd = %s, fqdn_rev = %s, hostname = %s, "
+               "state = %s, user_context = convert_from(%s, 'UTF8') WHERE address = %s"),
+    "delete": "DELETE FROM lease4 WHERE address = %s",
+    "delete_reclaimed": "DELETE FROM lease4 WHERE state = %s AND expire < to_timestamp(%s)",
+    "stats": "SELECT subnet_id, state, leases FROM lease4_stat ORDER BY subnet_id, state",
+    "version": "SELECT version, minor FROM schema_version",
+}
+# The optimistic check Kea's UPDATE_LEASE4 / DELETE_LEASE4 carry.
+_WHERE_EXPIRE = " AND expire = to_timestamp(%s)"
+
+
+def _stored_expire(lease: Lease4) -> int:
+    """The ``expire`` column for a lease, as Kea computes it (infinite
+    lifetime: the cltt itself); ValueError past Kea's MAX_DB_TIME."""
+    if lease.valid_lifetime == INFINITE_LIFETIME:
+        expire = lease.cltt
+    else:
+        expire = lease.cltt + lease.valid_lifetime
+    if expire > MAX_DB_TIME:
+        raise ValueError(f"Time value is too large: {expire}")
+    return expire
+
+
+def _lease_values(lease: Lease4) -> Tuple[Any, ...]:
+    if len(lease.hwaddr) > 20:
+        # Kea's HWAddr::MAX_HWADDR_LEN, enforced by Kea itself (bytea has no limit).
+        raise DbOperationError(f"Hardware address length : {len(lease.hwaddr)} exceeds maximum allowed of: 20")
+    context = to_kea_bytes(lease.user_context) if lease.user_context is not None else b""
+    return (lease.hwaddr or b"", lease.client_id or b"", lease.valid_lifetime, _stored_expire(lease),
+            lease.subnet_id, lease.fqdn_fwd, lease.fqdn_rev, lease.hostname or "", lease.state, context)
+
+
+def _lease_from_row(row: Sequence[Any]) -> Lease4:
+    (address, hwaddr, client_id, valid, expire, subnet_id, fwd, rev, hostname, state, context) = row
+    try:
+        valid = int(valid or 0)
+        expire = int(expire or 0)
+        cltt = expire if valid == INFINITE_LIFETIME else expire - valid
+        user_context = None
+        if context:
+            text = bytes(context).decode("latin-1")
+            value = from_json(text).to_python()
+            if not isinstance(value, dict):
+                raise DbOperationError(f"user context '{text}' is not a JSON map")
+            user_context = value
+        return Lease4(
+            address=IPv4Address(int(address)),
+            hwaddr=bytes(hwaddr) if hwaddr is not None else b"",
+            client_id=bytes(client_id) if client_id else None,
+            valid_lifetime=valid,
+            cltt=cltt,
+            subnet_id=int(subnet_id or 0),
+            fqdn_fwd=bool(fwd),
+            fqdn_rev=bool(rev),
+            hostname=hostname or "",
+            state=int(state or 0),
+            user_context=user_context,
+        )
+    except (ValueError, KeaJSONError, DbOperationError) as e:
+        raise DbOperationError(f"Could not convert data to Lease4, reason: {e}") from None
+
+
+def _is_fatal(error: Exception) -> bool:
+    sqlstate = getattr(error, "sqlstate", None)
+    return sqlstate is None or sqlstate[:2] in _FATAL_CLASSES
+
+
+# ---------------------------------------------------------------------------
+# The store
+
+
+@implementer(ISyncLeaseStore)
+class PgLeaseStore:
+    """Kea's PostgreSQL lease manager for DHCPv4 leases.
+
+    Opening connects and checks ``schema_version`` (raising
+    :class:`DbOpenError` subclasses with Kea's texts).  Blocking: use it
+    from one worker thread (see the module docstring), or wrap it in
+    :class:`ThreadedLeaseStore`.
+
+    :param parameters: a :class:`PgConnectionParameters`, a
+        :class:`~kea_twisted.config.model.LeaseDatabase`, or a
+        ``lease-database`` map.
+    """
+
+    def __init__(self, parameters: Any):
+        if isinstance(parameters, Mapping):
+            parameters = PgConnectionParameters.from_map(parameters)
+        elif not isinstance(parameters, PgConnectionParameters):
+            parameters = PgConnectionParameters.from_config(parameters)
+        self.parameters: PgConnectionParameters = parameters
+        self._conn: Any = None
+        # address -> the expire column as this store last read or wrote it
+        # (Kea keeps it in the lease object: current_cltt_ + current_valid_lft_).
+        self._seen: Dict[int, int] = {}
+        self._open()
+
+    # -- connection -------------------------------------------------------------
+
+    def _open(self) -> None:
+        try:
+            import psycopg
+        except ImportError:
+            raise DbOpenError("PostgreSQL support needs psycopg 3: pip install kea_twisted[postgresql]") from None
+        p = self.parameters
+        log.info("{msgid} opening PostgreSQL lease database: {access}",
+                 msgid="DHCPSRV_PGSQL_DB", access=p.redacted())
+        if p.uses_tls:
+            log.info("{msgid} Attempt to configure TLS: {access}",
+                     msgid="DHCPSRV_PGSQL_TLS_SUPPORT", access=p.redacted())
+        try:
+            conn = psycopg.connect(autocommit=True, prepare_threshold=0, **p.connect_kwargs())
+        except psycopg.Error as e:
+            raise DbOpenError(str(e).strip()) from None
+        try:
+            found = self._version(conn)
+            if found != SCHEMA_VERSION:
+                raise SchemaVersionMismatch(found)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    @staticmethod
+    def _version(conn: Any) -> Tuple[int, int]:
+        import psycopg
+        try:
+            row = conn.execute(_SQL["version"]).fetchone()
+        except psycopg.Error as e:
+            raise DbOpenError("unable to execute PostgreSQL statement <%s>, reason: %s"
+                              % (_SQL["version"], str(e).strip())) from None
+        if row is None:
+            raise DbOpenError("schema_version is empty")
+        return int(row[0]), int(row[1])
+
+    def schema_version(self) -> Tuple[int, int]:
+        """``(version, minor)`` from ``schema_version`` (Kea's getVersion)."""
+        return self._run(lambda c: self._version(c))
+
+    @property
+    def usable(self) -> bool:
+        """False after a lost connection, until :meth:`reconnect`."""
+        return self._conn is not None and not self._conn.closed
+
+    def reconnect(self) -> None:
+        """Open a fresh connection (Kea recreates its lease manager):
+        raises :class:`DbOpenError` if the database is still away."""
+        self.close()
+        self._seen.clear()
+        self._open()
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:
+                pass
+
+    def _run(self, action: Callable[[Any], Any]) -> Any:
+        import psycopg
+        conn = self._conn
+        if conn is None or conn.closed:
+            raise DbConnectionUnusable("fatal database error or connectivity lost")
+        try:
+            return action(conn)
+        except psycopg.Error as e:
+            if _is_fatal(e):
+                log.error("{msgid} fatal database error or lost connection: {reason} (sqlstate {sqlstate})",
+                          msgid="PGSQL_FATAL_ERROR", reason=str(e).strip(),
+                          sqlstate=getattr(e, "sqlstate", None) or "<sqlstate null>")
+                self.close()
+                raise DbConnectionUnusable("fatal database error or connectivity lost") from e
+            raise DbOperationError(f"Statement exec failed, sqlstate:[ {e.sqlstate} ], reason: {str(e).strip()}") \
+                from e
+
+    def _query(self, name: str, params: Sequence[Any] = ()) -> List[Lease4]:
+        rows = self._run(lambda c: c.execute(_SQL[name], params).fetchall())
+        leases = [_lease_from_row(r) for r in rows]
+        seen = self._seen
+        for row, lease in zip(rows, leases):
+            seen[int(row[0])] = int(row[4] or 0)
+        return leases
+
+    def _one(self, name: str, params: Sequence[Any]) -> Optional[Lease4]:
+        leases = self._query(name, params)
+        return leases[0] if leases else None
+
+    # -- changes ----------------------------------------------------------------
+
+    def add_lease(self, lease: Lease4) -> bool:
+        import psycopg
+        values = _lease_values(lease)
+        address = int(lease.address)
+        log.debug("{msgid} adding IPv4 lease with address {address}", msgid="DHCPSRV_PGSQL_ADD_ADDR4",
+                  address=lease.address, debuglevel=DBG_TRACE_DETAIL)
+
+        def insert(conn: Any) -> bool:
+            try:
+                conn.execute(_SQL["insert"], (address,) + values)
+            except psycopg.errors.UniqueViolation:
+                return False
+            return True
+
+        added = self._run(insert)
+        if added:
+            self._seen[address] = values[3]
+        return added
+
+    def update_lease(self, lease: Lease4, current: Optional[Lease4] = None) -> None:
+        """Replace the lease at ``lease.address``.
+
+        The row is changed only if its ``expire`` is still the one this
+        store last saw for the address — or ``current``'s, when the caller
+        passes the lease as it read it — so a lease another server changed
+        meanwhile is not overwritten (:class:`NoSuchLease`, as Kea)."""
+        values = _lease_values(lease)
+        address = int(lease.address)
+        expected = _stored_expire(current) if current is not None else self._seen.get(address)
+        log.debug("{msgid} updating IPv4 lease for address {address}", msgid="DHCPSRV_PGSQL_UPDATE_ADDR4",
+                  address=lease.address, debuglevel=DBG_TRACE_DETAIL)
+        sql, params = _SQL["update"], values + (address,)
+        if expected is not None:
+            sql, params = sql + _WHERE_EXPIRE, params + (expected,)
+        count = self._run(lambda c: c.execute(sql, params).rowcount)
+        if count == 0:
+            self._seen.pop(address, None)
+            raise NoSuchLease(f"unable to update lease for address {lease.address} as it does not exist")
+        self._seen[address] = values[3]
+
+    def delete_lease(self, lease: Lease4) -> bool:
+        """Delete the lease at ``lease.address`` if its ``expire`` is still
+        the one this store last saw (``lease``'s own when it has seen none);
+        False otherwise."""
+        address = int(lease.address)
+        expected = self._seen.get(address)
+        if expected is None:
+            expected = _stored_expire(lease)
+        log.debug("{msgid} deleted {address} from the lease database", msgid="DHCPSRV_PGSQL_DELETE_ADDR",
+                  address=lease.address, debuglevel=DBG_TRACE_DETAIL)
+        count = self._run(lambda c: c.execute(_SQL["delete"] + _WHERE_EXPIRE, (address, expected)).rowcount)
+        self._seen.pop(address, None)
+        return count == 1
+
+    def delete_expired_reclaimed_leases4(self, now: int, secs: int) -> int:
+        log.debug("{msgid} deleting reclaimed IPv4 leases that expired more than {secs} seconds ago",
+                  msgid="DHCPSRV_PGSQL_DELETE_EXPIRED_RECLAIMED4", secs=secs, debuglevel=DBG_TRACE_DETAIL)
+        return self._run(lambda c: c.execute(
+            _SQL["delete_reclaimed"], (STATE_EXPIRED_RECLAIMED, now - secs)).rowcount)
+
+    def wipe_leases4(self, subnet_id: int) -> int:
+        # Kea 2.2's PgSqlLeaseMgr::wipeLeases4 throws NotImplemented.
+        raise NotImplementedError("wipeLeases4 is not implemented for PostgreSQL backend")
+
+    # -- queries ------------------------------------------------------------------
+
+    def get_lease4(self, address: IPv4Address) -> Optional[Lease4]:
+        return self._one("get_address", (int(address),))
+
+    def get_leases4_by_hwaddr(self, hwaddr: bytes) -> List[Lease4]:
+        return self._query("get_hwaddr", (bytes(hwaddr),))
+
+    def get_lease4_by_hwaddr_subnet(self, hwaddr: bytes, subnet_id: int) -> Optional[Lease4]:
+        return self._one("get_hwaddr_subnet", (bytes(hwaddr), subnet_id))
+
+    def get_leases4_by_client_id(self, client_id: bytes) -> List[Lease4]:
+        if not client_id:
+            return []
+        return self._query("get_client_id", (bytes(client_id),))
+
+    def get_lease4_by_client_id_subnet(self, client_id: bytes, subnet_id: int) -> Optional[Lease4]:
+        if not client_id:
+            return None
+        return self._one("get_client_id_subnet", (bytes(client_id), subnet_id))
+
+    def get_leases4_by_subnet(self, subnet_id: int) -> List[Lease4]:
+        return self._query("get_subnet", (subnet_id,))
+
+    def get_leases4_by_hostname(self, hostname: str) -> List[Lease4]:
+        return self._query("get_hostname", (hostname,))
+
+    def get_all_leases4(self) -> List[Lease4]:
+        return self._query("get_all")
+
+    def get_leases4_page(self, after_address: IPv4Address, limit: int) -> List[Lease4]:
+        return self._query("get_page", (int(after_address), max(limit, 0)))
+
+    def get_expired_leases4(self, now: int, max_leases: int) -> List[Lease4]:
+        # Kea: 0 means all, done with the largest 32-bit limit.
+        limit = max_leases if max_leases > 0 else 0xFFFFFFFF
+        return self._query("get_expired", (STATE_EXPIRED_RECLAIMED, now, limit))
+
+    def lease_counts(self) -> List[Tuple[int, int, int]]:
+        rows = self._run(lambda c: c.execute(_SQL["stats"]).fetchall())
+        # Kea clamps a negative count to 0; absent and zero are the same here.
+        return [(int(s), int(st), int(n)) for s, st, n in rows if n is not None and n > 0]
+
+    # -- conveniences ---------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return self._run(lambda c: c.execute("SELECT count(*) FROM lease4").fetchone()[0])
+
+
+# ---------------------------------------------------------------------------
+# The Deferred face on a worker thread
+
+
+def _threaded_method(name: str) -> Callable[..., defer.Deferred]:
+    def method(self: "ThreadedLeaseStore", *args: Any, **kwargs: Any) -> defer.Deferred:
+        return deferToThreadPool(self.reactor, self.threadpool, getattr(self.store, name), *args, **kwargs)
+
+    method.__name__ = name
+    method.__doc__ = f"``{name}`` of the wrapped store, run on the store's thread."
+    return method
+
+
+@implementer(ILeaseStore)
+class ThreadedLeaseStore:
+    """:class:`ILeaseStore` over a blocking :class:`ISyncLeaseStore`: each
+    call runs on a one-thread pool (so the store sees one thread, in call
+    order) and its Deferred fires on the reactor thread.
+
+    :param store: the blocking store (e.g. :class:`PgLeaseStore`).
+    :param reactor: the reactor the Deferreds fire in.
+    :param threadpool: a pool to use (its size is the caller's business);
+        by default a started one-thread pool this object owns and stops in
+        :meth:`close`.
+    """
+
+    def __init__(self, store: Any, reactor: Any, threadpool: Optional[ThreadPool] = None):
+        self.store = store
+        self.reactor = reactor
+        self._owns_pool = threadpool is None
+        if threadpool is None:
+            threadpool = ThreadPool(minthreads=1, maxthreads=1, name="kea-lease-database")
+            threadpool.start()
+        self.threadpool = threadpool
+
+    def close(self) -> defer.Deferred:
+        """Close the store on its thread, then stop an owned pool."""
+        d = deferToThreadPool(self.reactor, self.threadpool, getattr(self.store, "close", lambda: None))
+
+        def stop(result: Any) -> Any:
+            if self._owns_pool:
+                self.threadpool.stop()
+            return result
+
+        return d.addBoth(stop)
+
+
+for _name in _SYNC_METHODS:
+    setattr(ThreadedLeaseStore, _name, _threaded_method(_name))
+del _name

@@ -1,0 +1,303 @@
+"""
+A throwaway PostgreSQL cluster for tests: Kea's own lease schema, made by
+Debian's ``kea-admin db-init pgsql``, on 127.0.0.1 in a temporary directory.
+
+* ``initdb`` into a fresh temporary directory (as the ``postgres`` system
+  user when the tests run as root: PostgreSQL refuses to run as root), with
+  ``trust`` on the cluster's own UNIX socket (inside the temporary
+  directory, so nobody else reaches it) and ``scram-sha-256`` on TCP, so the
+  store and real Kea log in with a real user and password;
+* the ``postgres`` server itself runs as a child process of the test (not
+  daemonised by ``pg_ctl``), under ``setpriv --pdeathsig TERM``: if the
+  test process dies without cleaning up, the server is told to stop too;
+  it listens on 127.0.0.1 only, on the first free port of 18500-18589
+  (18590-18599 are left for the Kea processes the tests run);
+* durability is traded for speed (``fsync``/``synchronous_commit``/
+  ``full_page_writes`` off): the cluster lives for one test module;
+* :meth:`PgCluster.create_kea_database` makes a database owned by a fresh
+  login role and runs ``kea-admin db-init pgsql`` on it over TCP, exactly as
+  an operator does.
+
+:func:`shared_cluster` keeps one cluster per process (one test module, or
+one trial worker) and stops it at exit; trial has no ``setUpClass``, so the
+modules ask for it lazily in ``setUp`` and skip with the reason in
+:data:`UNAVAILABLE` when PostgreSQL's server programs or ``kea-admin`` are
+missing.
+
+Run by tests/test_pgsql.py.
+"""
+
+from __future__ import annotations
+
+import atexit
+import glob
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from typing import Dict, List, Optional
+
+__all__ = [
+    "PORTS",
+    "PgCluster",
+    "find_program",
+    "unavailable",
+    "shared_cluster",
+]
+
+#: Ports the cluster may take (the brief's range, less Kea's 18590-18599).
+PORTS = range(18500, 18590)
+
+#: How long to wait for the server to accept connections, in seconds.
+START_TIMEOUT = 30.0
+#: How long to wait for it to stop after a fast shutdown, in seconds.
+STOP_TIMEOUT = 15.0
+
+
+def find_program(name: str) -> Optional[str]:
+    """A PostgreSQL or Kea program: on PATH, else in Debian's versioned
+    ``/usr/lib/postgresql/<major>/bin`` (the newest major)."""
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = glob.glob(f"/usr/lib/postgresql/*/bin/{name}")
+
+    def major(path: str) -> int:
+        try:
+            return int(path.split("/")[4])
+        except (IndexError, ValueError):
+            return 0
+
+    candidates.sort(key=major)
+    return candidates[-1] if candidates else None
+
+
+def unavailable() -> Optional[str]:
+    """Why a cluster cannot be made here, or None."""
+    for name in ("initdb", "postgres", "psql"):
+        if find_program(name) is None:
+            return f"PostgreSQL's {name} is not installed (apt-get install postgresql)"
+    if shutil.which("kea-admin") is None:
+        return "kea-admin is not installed (apt-get install kea-admin)"
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            return "setpriv (util-linux) is needed to run PostgreSQL as a non-root user"
+        if _service_user() is None:
+            return "running as root and no 'postgres' or 'nobody' user to run PostgreSQL as"
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return "psycopg 3 is not installed (pip install .[postgresql])"
+    return None
+
+
+def _service_user() -> Optional[pwd.struct_passwd]:
+    for name in ("postgres", "nobody"):
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            continue
+    return None
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class PgCluster:
+    """One PostgreSQL server in a temporary directory.
+
+    ``start()`` makes and starts it, ``stop()`` stops it (fast shutdown by
+    PID, then harder signals, each wait bounded) and removes the directory.
+    """
+
+    superuser = "pgsuper"
+
+    def __init__(self) -> None:
+        self.directory: Optional[str] = None
+        self.port: Optional[int] = None
+        self.host = "127.0.0.1"
+        self.process: Optional[subprocess.Popen] = None
+        self._log = None
+        self._counter = 0
+
+    # -- running programs as the server's user --------------------------------
+
+    def _as_owner(self, argv: List[str], pdeathsig: bool = False) -> List[str]:
+        prefix: List[str] = []
+        if os.geteuid() == 0:
+            user = _service_user()
+            assert user is not None
+            prefix = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}",
+                      "--clear-groups"]
+        if pdeathsig and shutil.which("setpriv"):
+            prefix = (prefix or ["setpriv"]) + ["--pdeathsig", "TERM"]
+        return prefix + argv
+
+    def _run(self, argv: List[str], env: Optional[Dict[str, str]] = None, timeout: float = 120) -> str:
+        done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              env=env, timeout=timeout, cwd=self.directory)
+        out = done.stdout.decode("utf-8", "replace")
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}:\n{out}")
+        return out
+
+    # -- life cycle ------------------------------------------------------------
+
+    def start(self) -> "PgCluster":
+        reason = unavailable()
+        if reason:
+            raise RuntimeError(reason)
+        self.directory = tempfile.mkdtemp(prefix="kea_twisted_pg_")
+        try:
+            if os.geteuid() == 0:
+                user = _service_user()
+                os.chown(self.directory, user.pw_uid, user.pw_gid)
+            data = os.path.join(self.directory, "data")
+            self._run(self._as_owner([
+                find_program("initdb"), "-D", data, "-U", self.superuser,
+                "--auth-local=trust", "--auth-host=scram-sha-256",
+                "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions",
+            ]))
+            self._start_server(data)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_server(self, data: str) -> None:
+        log_path = os.path.join(self.directory, "server.log")
+        for port in PORTS:
+            if not _port_free(port):
+                continue
+            argv = self._as_owner([
+                find_program("postgres"), "-D", data,
+                "-c", "listen_addresses=127.0.0.1", "-c", f"port={port}",
+                "-c", f"unix_socket_directories={self.directory}",
+                "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+                "-c", "max_connections=40", "-c", "shared_buffers=16MB",
+                # Kea writes expire as local-time text without a zone and
+                # relies on the server's zone matching its own: pin both
+                # (the tests run Kea with TZ=UTC).
+                "-c", "timezone=UTC",
+            ], pdeathsig=True)
+            self._log = open(log_path, "ab")
+            self.process = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, cwd=self.directory)
+            self.port = port
+            if self._wait_ready():
+                return
+            # Lost a race for the port (or another failure): try the next one.
+            self._stop_process()
+        raise RuntimeError("could not start PostgreSQL on any port of %s-%s:\n%s"
+                           % (PORTS[0], PORTS[-1], self.server_log()))
+
+    def _wait_ready(self) -> bool:
+        import psycopg
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return False
+            try:
+                with psycopg.connect(self.superuser_dsn("postgres"), connect_timeout=2):
+                    return True
+            except psycopg.OperationalError:
+                time.sleep(0.05)
+        return False
+
+    def server_log(self) -> str:
+        if self.directory is None:
+            return ""
+        try:
+            with open(os.path.join(self.directory, "server.log"), "rb") as f:
+                return f.read()[-4000:].decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def _stop_process(self) -> None:
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            # SIGINT is PostgreSQL's fast shutdown; SIGQUIT immediate.
+            for sig, wait in ((signal.SIGINT, STOP_TIMEOUT), (signal.SIGQUIT, 5), (signal.SIGKILL, 5)):
+                try:
+                    os.kill(process.pid, sig)
+                except ProcessLookupError:
+                    break
+                try:
+                    process.wait(wait)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        if process is not None and process.poll() is None:
+            process.wait(5)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def stop(self) -> None:
+        """Stop the server (by PID) and remove its directory."""
+        self._stop_process()
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            self.directory = None
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    # -- databases ---------------------------------------------------------------
+
+    def superuser_dsn(self, dbname: str) -> str:
+        return f"host={self.directory} port={self.port} user={self.superuser} dbname={dbname}"
+
+    def psql(self, sql: str, dbname: str = "postgres") -> str:
+        """Run SQL as the cluster's superuser over its private socket."""
+        return self._run([find_program("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                          "-h", self.directory, "-p", str(self.port), "-U", self.superuser,
+                          "-d", dbname, "-c", sql])
+
+    def create_kea_database(self, name: Optional[str] = None, user: Optional[str] = None,
+                            password: str = "kea-secret") -> Dict[str, object]:
+        """A new database owned by a new login role, initialised with
+        ``kea-admin db-init pgsql`` over TCP; returns its ``lease-database``
+        map (Kea's spelling)."""
+        self._counter += 1
+        name = name or f"kea{self._counter}"
+        user = user or f"keauser{self._counter}"
+        self.psql(f"CREATE ROLE {user} LOGIN PASSWORD '{password}'")
+        self.psql(f"CREATE DATABASE {name} OWNER {user}")
+        self._run(["kea-admin", "db-init", "pgsql", "-u", user, "-p", password, "-n", name,
+                   "-h", self.host, "-P", str(self.port)],
+                  env=dict(os.environ, PGCONNECT_TIMEOUT="10"))
+        return {"type": "postgresql", "name": name, "host": self.host, "port": self.port,
+                "user": user, "password": password}
+
+
+_shared: Optional[PgCluster] = None
+
+
+def shared_cluster() -> PgCluster:
+    """This process's cluster, started on first use and stopped at exit.
+
+    Raises RuntimeError (with the reason) if it cannot be started; callers
+    skip.  Start it from the main thread: the server's parent-death signal
+    follows the thread that started it."""
+    global _shared
+    if _shared is None or not _shared.running:
+        if _shared is not None:
+            _shared.stop()
+        cluster = PgCluster()
+        cluster.start()
+        _shared = cluster
+        atexit.register(cluster.stop)
+    return _shared
