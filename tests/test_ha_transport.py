@@ -1,0 +1,917 @@
+"""
+Tests for hooks.ha.transport: the HA listener and partner client over real
+loopback sockets (127.0.0.81/82, ports 18100-18199) with certificates made
+by ``shared/kea-ha-rig/make-certs.sh`` in a temporary directory, plus
+in-memory tests (task.Clock, StringTransport) for timeouts and limits, and
+interoperability with a real Kea 2.2 started by the rig (skipped without
+root, kea-dhcp4 or the rig).
+
+The expected HTTP answers (statuses, bodies, header set) were observed on
+Kea 2.2.0's HA listener for this module (curl against the rig's server2).
+"""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any, Dict, List, Optional
+
+import treq
+from twisted.internet import defer, reactor, task
+from twisted.internet.address import IPv4Address
+from twisted.internet.error import CannotListenError
+from twisted.internet.interfaces import IListeningPort
+from twisted.internet.testing import StringTransport
+from twisted.internet.threads import deferToThread
+from twisted.logger import globalLogPublisher
+from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
+from twisted.web import resource, server
+from twisted.web.client import Agent, HTTPConnectionPool
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
+from twisted.web.iweb import IPolicyForHTTPS
+from twisted.internet.ssl import CertificateOptions, TLSVersion
+
+from hooks.ha import commands
+from hooks.ha.communication import rfc1123
+from hooks.ha.config import HAConfigError, TLSFiles, parse_ha_config
+from hooks.ha.transport import (
+    HAListener, HATLS, PartnerBadAnswer, PartnerClient, PartnerConnectionError,
+    PartnerError, PartnerHTTPError, PartnerTimeout, PartnerTLS, PartnerTLSError,
+    ServerTLS, build_tls, execute_via, listen, tls_warnings,
+)
+from hooks.ha.transport import _TrustAnchor  # the trust root, for hand-made test clients
+
+RIG = "/work/shared/kea-ha-rig"
+S1_IP = "127.0.0.81"
+S2_IP = "127.0.0.82"
+# Unit tests scan 18100-18169 for a free port (trial -j2 may run two at
+# once); interop tests use fixed ports 18170-18199, one pair per test.
+UNIT_PORTS = range(18100, 18170)
+
+_CERTS: Dict[str, str] = {}
+
+
+def certs() -> str:
+    """A directory of test certificates (made once per process)."""
+    if "dir" in _CERTS:
+        return _CERTS["dir"]
+    if not shutil.which("openssl") or not os.path.exists(os.path.join(RIG, "make-certs.sh")):
+        raise SkipTest("openssl or shared/kea-ha-rig/make-certs.sh missing")
+    d = tempfile.mkdtemp(prefix="ha-transport-certs-")
+    atexit.register(shutil.rmtree, d, True)
+    env = dict(os.environ, S1_IP=S1_IP, S2_IP=S2_IP, EXTRAS="1")
+    subprocess.run(["bash", os.path.join(RIG, "make-certs.sh"), d], env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+    # Keys private to their owner, except where a test wants otherwise.
+    for name in os.listdir(d):
+        if name.endswith("_key.pem"):
+            os.chmod(os.path.join(d, name), 0o600)
+    # A hashed CA directory (trust-anchor as a directory, Kea's CA path).
+    capath = os.path.join(d, "capath")
+    os.mkdir(capath)
+    shutil.copy(os.path.join(d, "CA.pem"), capath)
+    h = subprocess.run(["openssl", "x509", "-hash", "-noout", "-in", os.path.join(d, "CA.pem")],
+                       capture_output=True, text=True, check=True).stdout.strip()
+    os.symlink("CA.pem", os.path.join(capath, h + ".0"))
+    _CERTS["dir"] = d
+    return d
+
+
+def files(name: str, ca: str = "CA.pem", required: bool = True) -> TLSFiles:
+    d = certs()
+    return TLSFiles(os.path.join(d, ca), os.path.join(d, f"{name}_cert.pem"),
+                    os.path.join(d, f"{name}_key.pem"), required)
+
+
+class LogCapture:
+    """Collects log events; ``wait(msgid)`` fires when one arrives."""
+
+    def __init__(self, case: Any):
+        self.events: List[Dict[str, Any]] = []
+        self._waiting: List[Any] = []
+        globalLogPublisher.addObserver(self)
+        case.addCleanup(globalLogPublisher.removeObserver, self)
+
+    def __call__(self, event: Dict[str, Any]) -> None:
+        self.events.append(event)
+        for msgid, d in list(self._waiting):
+            if event.get("msgid") == msgid:
+                self._waiting.remove((msgid, d))
+                d.callback(event)
+
+    def with_msgid(self, msgid: str) -> List[Dict[str, Any]]:
+        return [e for e in self.events if e.get("msgid") == msgid]
+
+    def wait(self, msgid: str, timeout: float = 5.0) -> defer.Deferred:
+        found = self.with_msgid(msgid)
+        if found:
+            return defer.succeed(found[0])
+        d: defer.Deferred = defer.Deferred()
+        self._waiting.append((msgid, d))
+        d.addTimeout(timeout, reactor)
+        return d
+
+
+class Recorder:
+    """An ``execute`` that records commands and answers like a peer."""
+
+    def __init__(self, state: str = "waiting"):
+        self.commands: List[Dict[str, Any]] = []
+        self.state = state
+        self.first = defer.Deferred()
+        self._waiting: Dict[str, defer.Deferred] = {}
+
+    def wait_for(self, name: str) -> defer.Deferred:
+        """Fires with the first command called ``name``."""
+        for c in self.commands:
+            if c["command"] == name:
+                return defer.succeed(c)
+        return self._waiting.setdefault(name, defer.Deferred())
+
+    def __call__(self, command: Dict[str, Any]) -> Dict[str, Any]:
+        self.commands.append(command)
+        if not self.first.called:
+            self.first.callback(command)
+        waiter = self._waiting.pop(command.get("command"), None)
+        if waiter is not None:
+            waiter.callback(command)
+        if command["command"] == "ha-heartbeat":
+            # Our real clock: Kea terminates HA on a skew above 60 s.
+            return commands.heartbeat_answer(self.state, rfc1123(time.time()), [], 0)
+        return {"result": 2, "text": f"'{command['command']}' command not supported."}
+
+
+@implementer(IPolicyForHTTPS)
+class BareClientTLS:
+    """A TLS client policy that trusts ``ca`` and presents ``cert`` (or no
+    certificate at all): to play misbehaving partners."""
+
+    def __init__(self, ca: str, cert: Optional[str] = None):
+        kw: Dict[str, Any] = {"trustRoot": _TrustAnchor(os.path.join(certs(), ca)),
+                              "raiseMinimumTo": TLSVersion.TLSv1_2}
+        if cert is not None:
+            from cryptography import x509
+            from cryptography.hazmat.primitives import serialization
+            d = certs()
+            with open(os.path.join(d, f"{cert}_cert.pem"), "rb") as f:
+                kw["certificate"] = x509.load_pem_x509_certificate(f.read())
+            with open(os.path.join(d, f"{cert}_key.pem"), "rb") as f:
+                kw["privateKey"] = serialization.load_pem_private_key(f.read(), None)
+        self.options = CertificateOptions(**kw)
+
+    def creatorForNetloc(self, hostname: bytes, port: int) -> Any:
+        return self.options
+
+
+class LoopbackMixin:
+    """Start listeners on a free port of UNIT_PORTS; clean up after."""
+
+    def start_listener(self, execute: Any = None, **kw: Any) -> defer.Deferred:
+        execute = execute if execute is not None else Recorder()
+        last: Optional[Exception] = None
+        for port in UNIT_PORTS:  # bounded
+            url = f"http://{S1_IP}:{port}/"
+            try:
+                listener = HAListener(reactor, url, execute, **kw)
+                listener.startListening()
+            except CannotListenError as e:
+                last = e
+                continue
+            self.addCleanup(listener.stopListening)
+            self.url = url
+            self.execute = execute
+            return defer.succeed(listener)
+        raise SkipTest(f"no free port in 18100-18169: {last}")
+
+    def client(self, **kw: Any) -> PartnerClient:
+        c = PartnerClient(reactor, self.url, **kw)
+        self.addCleanup(c.close)
+        return c
+
+    def raw_post(self, body: bytes, headers: Optional[Dict[bytes, List[bytes]]] = None,
+                 method: bytes = b"POST", tls: Any = None) -> defer.Deferred:
+        """(status, headers, body) of a hand-made request."""
+        pool = HTTPConnectionPool(reactor, persistent=False)
+        agent = Agent(reactor, contextFactory=tls, pool=pool) if tls else Agent(reactor, pool=pool)
+        http = treq.client.HTTPClient(agent)
+        url = self.url.replace("http://", "https://") if tls else self.url
+        if headers is None:
+            headers = {b"Content-Type": [b"application/json"]}
+        d = http.request(method.decode(), url, data=body if body is not None else None, headers=headers)
+
+        def got(response: Any) -> defer.Deferred:
+            return response.content().addCallback(lambda raw: (response.code, response.headers, raw))
+
+        d.addCallback(got)
+        return d
+
+
+HEARTBEAT = commands.heartbeat()
+
+
+# ---------------------------------------------------------------------------
+# Happy paths
+
+class HappyPathTests(LoopbackMixin, TestCase):
+
+    timeout = 30
+
+    @defer.inlineCallbacks
+    def test_mtls_heartbeat(self) -> Any:
+        """Over mutual TLS (listener: server1's own files, client certs
+        required; client: server2's files) the command map reaches
+        ``execute`` unchanged and the answer comes back as a one-element
+        list; the listener provides IListeningPort."""
+        listener = yield self.start_listener(tls=ServerTLS(files("server1"), "server1"))
+        self.assertTrue(verifyObject(IListeningPort, listener))
+        c = self.client(tls=PartnerTLS(files("server2"), "server2"))
+        answer = yield c.send(HEARTBEAT)
+        self.assertEqual(self.execute.commands, [{"command": "ha-heartbeat", "service": ["dhcp4"]}])
+        self.assertEqual(answer[0]["arguments"]["state"], "waiting")
+        self.assertEqual(len(answer), 1)
+        self.assertEqual(commands.parse_heartbeat_answer(answer).state, "waiting")
+
+    @defer.inlineCallbacks
+    def test_plain_heartbeat_and_keepalive(self) -> Any:
+        """Plain HTTP works the same, and two requests share one persistent
+        connection (Kea reuses its connection too)."""
+        listener = yield self.start_listener()
+        c = self.client()
+        yield c.send(HEARTBEAT)
+        yield c.send(commands.dhcp_disable(60))
+        self.assertEqual(listener.connections, 1)
+        self.assertEqual(self.execute.commands[1],
+                         {"command": "dhcp-disable", "service": ["dhcp4"],
+                          "arguments": {"origin": "ha-partner", "max-period": 60}})
+
+    @defer.inlineCallbacks
+    def test_wire_format(self) -> Any:
+        """Kea's answer shape: 200, Content-Type application/json,
+        Content-Length, Date, no Server header; body ``[ {…} ]`` in Kea's
+        JSON text."""
+        yield self.start_listener()
+        status, headers, raw = yield self.raw_post(b'{"command": "ha-heartbeat", "service": ["dhcp4"]}')
+        self.assertEqual(status, 200)
+        self.assertEqual(headers.getRawHeaders(b"content-type"), [b"application/json"])
+        self.assertIsNotNone(headers.getRawHeaders(b"date"))
+        self.assertIsNone(headers.getRawHeaders(b"server"))
+        self.assertTrue(raw.startswith(b'[ { "arguments": { "date-time": '), raw)
+
+    @defer.inlineCallbacks
+    def test_capath_trust_anchor(self) -> Any:
+        """A trust-anchor naming a hashed CA directory works on both sides
+        (Kea's CA path)."""
+        yield self.start_listener(tls=ServerTLS(files("server1", ca="capath"), "server1"))
+        c = self.client(tls=PartnerTLS(files("server2", ca="capath"), "server2"))
+        answer = yield c.send(HEARTBEAT)
+        self.assertEqual(answer[0]["result"], 0)
+
+    @defer.inlineCallbacks
+    def test_no_client_cert_check_when_not_required(self) -> Any:
+        """Relationship-level require-client-certs false: no certificate is
+        asked for, so a client without one and a client with an expired one
+        are both served (Kea: verification off, observed)."""
+        yield self.start_listener(tls=ServerTLS(files("server1", required=False), "server1"))
+        a = yield self.client(tls=BareClientTLS("CA.pem")).send(HEARTBEAT)
+        b = yield self.client(tls=BareClientTLS("CA.pem", "expired")).send(HEARTBEAT)
+        self.assertEqual((a[0]["result"], b[0]["result"]), (0, 0))
+
+    @defer.inlineCallbacks
+    def test_partner_wrong_san_accepted_by_default(self) -> Any:
+        """The client checks no name by default (Kea works with a wrong-SAN
+        partner): a listener presenting ``wrongname`` (SAN 10.255.255.1) is
+        fine."""
+        yield self.start_listener(tls=ServerTLS(files("wrongname"), "server1"))
+        answer = yield self.client(tls=PartnerTLS(files("server2"))).send(HEARTBEAT)
+        self.assertEqual(answer[0]["result"], 0)
+
+    @defer.inlineCallbacks
+    def test_verify_identity_opt_in(self) -> Any:
+        """``verify_identity=True`` checks the partner's certificate against
+        the URL's IP: server1's cert (SAN IP 127.0.0.81) passes, the
+        wrong-SAN one fails with PartnerTLSError."""
+        yield self.start_listener(tls=ServerTLS(files("server1"), "server1"))
+        ok = yield self.client(tls=files("server2"), verify_identity=True).send(HEARTBEAT)
+        self.assertEqual(ok[0]["result"], 0)
+        yield self.start_listener(tls=ServerTLS(files("wrongname"), "server1"))
+        c = self.client(tls=PartnerTLS(files("server2"), verify_identity=True))
+        yield self.assertFailure(c.send(HEARTBEAT), PartnerTLSError)
+
+    @defer.inlineCallbacks
+    def test_execute_via_server_context(self) -> Any:
+        """``execute_via`` adapts ``execute_command(name, arguments)``:
+        arguments are passed when present, left out otherwise."""
+        calls = []
+
+        def execute_command(name: str, arguments: Any = None) -> defer.Deferred:
+            calls.append((name, arguments))
+            return defer.succeed({"result": 0, "text": "ok"})
+
+        yield self.start_listener(execute_via(execute_command))
+        c = self.client()
+        yield c.send(HEARTBEAT)
+        answer = yield c.send(commands.maintenance_notify(True))
+        self.assertEqual(calls, [("ha-heartbeat", None), ("ha-maintenance-notify", {"cancel": True})])
+        self.assertEqual(answer, [{"result": 0, "text": "ok"}])
+
+
+# ---------------------------------------------------------------------------
+# TLS refusals (each refused and logged as Kea logs it)
+
+class TLSRefusalTests(LoopbackMixin, TestCase):
+
+    timeout = 30
+
+    @defer.inlineCallbacks
+    def refused(self, client_tls: Any, reason: str) -> Any:
+        log = LogCapture(self)
+        yield self.start_listener(tls=ServerTLS(files("server1"), "server1"))
+        yield self.assertFailure(self.client(tls=client_tls).send(HEARTBEAT), PartnerConnectionError)
+        event = yield log.wait("HTTP_CONNECTION_HANDSHAKE_FAILED")
+        self.assertEqual(event["reason"], reason)
+        self.assertEqual(event["address"], "127.0.0.1")
+        self.assertEqual(event["log_namespace"], "kea-dhcp4.http")
+        self.assertEqual(self.execute.commands, [])
+
+    def test_no_client_cert(self) -> Any:
+        """A client presenting no certificate is refused (Kea: ``peer did
+        not return a certificate``)."""
+        return self.refused(BareClientTLS("CA.pem"), "peer did not return a certificate")
+
+    def test_other_ca(self) -> Any:
+        """A client certificate from another CA is refused (``certificate
+        verify failed``)."""
+        return self.refused(BareClientTLS("CA.pem", "other"), "certificate verify failed")
+
+    def test_expired(self) -> Any:
+        """An expired client certificate is refused (``certificate verify
+        failed``)."""
+        return self.refused(BareClientTLS("CA.pem", "expired"), "certificate verify failed")
+
+    @defer.inlineCallbacks
+    def test_plain_http_to_tls_listener(self) -> Any:
+        """Plain HTTP sent to the TLS listener gets no HTTP answer: the
+        connection closes and the listener logs ``http request`` (Kea)."""
+        log = LogCapture(self)
+        yield self.start_listener(tls=ServerTLS(files("server1"), "server1"))
+        yield self.assertFailure(self.client().send(HEARTBEAT), PartnerConnectionError)
+        event = yield log.wait("HTTP_CONNECTION_HANDSHAKE_FAILED")
+        self.assertEqual(event["reason"], "http request")
+
+    @defer.inlineCallbacks
+    def test_client_refuses_untrusted_partner(self) -> Any:
+        """The client refuses a partner whose certificate does not chain to
+        the trust anchor: PartnerTLSError ``certificate verify failed``, the
+        message Kea logs."""
+        other = TLSFiles(os.path.join(certs(), "other_CA.pem"), files("other").cert_file, files("other").key_file)
+        yield self.start_listener(tls=ServerTLS(other, "server1"))
+        f = yield self.assertFailure(self.client(tls=PartnerTLS(files("server2"))).send(HEARTBEAT),
+                                     PartnerTLSError)
+        self.assertEqual(str(f), "certificate verify failed")
+
+    @defer.inlineCallbacks
+    def test_client_refuses_plain_partner(self) -> Any:
+        """A TLS client talking to a plain-HTTP listener fails with
+        PartnerTLSError (Kea: ``wrong version number``)."""
+        yield self.start_listener()
+        f = yield self.assertFailure(self.client(tls=PartnerTLS(files("server2"))).send(HEARTBEAT),
+                                     PartnerTLSError)
+        self.assertIn("wrong version number", str(f))
+
+
+# ---------------------------------------------------------------------------
+# Listener answers to odd requests (Kea 2.2 observed)
+
+BAD_REQUEST = b'{ "result": 400, "text": "Bad Request" }'
+
+
+class ListenerAnswerTests(LoopbackMixin, TestCase):
+
+    timeout = 30
+
+    @defer.inlineCallbacks
+    def check(self, body: Optional[bytes], status: int, expected: bytes, **kw: Any) -> Any:
+        yield self.start_listener()
+        got = yield self.raw_post(body, **kw)
+        self.assertEqual((got[0], got[2]), (status, expected))
+        return got
+
+    def test_bad_json(self) -> Any:
+        """Unparsable JSON: 400 with Kea's stock map body."""
+        return self.check(b'{"command":', 400, BAD_REQUEST)
+
+    def test_trailing_data(self) -> Any:
+        """Data after the JSON value: 400 (Kea's fromJSON)."""
+        return self.check(b'{"command": "ha-heartbeat"} x', 400, BAD_REQUEST)
+
+    def test_get(self) -> Any:
+        """A GET: 400."""
+        return self.check(None, 400, BAD_REQUEST, method=b"GET", headers={})
+
+    def test_content_type_with_charset(self) -> Any:
+        """``application/json; charset=utf-8``: 400 (Kea wants the bare
+        type; its case does not matter)."""
+        return self.check(b'{"command": "ha-heartbeat"}', 400, BAD_REQUEST,
+                          headers={b"Content-Type": [b"application/json; charset=utf-8"]})
+
+    @defer.inlineCallbacks
+    def test_content_type_case(self) -> Any:
+        """``Application/JSON`` is accepted (Kea compares without case)."""
+        yield self.start_listener()
+        got = yield self.raw_post(b'{"command": "ha-heartbeat"}',
+                                  headers={b"Content-Type": [b"Application/JSON"]})
+        self.assertEqual(got[0], 200)
+
+    def test_empty_body(self) -> Any:
+        """An empty body: 200 and Kea's ``NULL command parameter`` answer."""
+        return self.check(b"", 200, b'[ { "result": 1, "text": "Command processing failed: NULL command parameter" } ]')
+
+    def test_not_a_map(self) -> Any:
+        """A JSON list: 200, result 1, Kea's parseCommand text."""
+        return self.check(b"[1]", 200, b'[ { "result": 1, "text": "Error during command processing: '
+                                      b'Invalid command Element specified, expected map" } ]')
+
+    def test_unsupported_key(self) -> Any:
+        """An unknown key in the command map: 200, result 1 (Kea)."""
+        return self.check(b'{"command": "ha-heartbeat", "extra": 1}', 200,
+                          b'[ { "result": 1, "text": "Error during command processing: '
+                          b'Received command contains unsupported parameter \'extra\'" } ]')
+
+    @defer.inlineCallbacks
+    def test_missing_service_and_unknown_command(self) -> Any:
+        """No ``service``: still executed (Kea ignores it); an unknown
+        command is execute's answer (result 2) with status 200."""
+        yield self.start_listener()
+        got = yield self.raw_post(b'{"command": "no-such"}')
+        self.assertEqual(got[0], 200)
+        self.assertEqual(json.loads(got[2]), [{"result": 2, "text": "'no-such' command not supported."}])
+        self.assertEqual(self.execute.commands, [{"command": "no-such"}])
+
+    @defer.inlineCallbacks
+    def test_execute_failure(self) -> Any:
+        """An execute that raises gives a result-1 answer, not a dropped
+        connection."""
+
+        def boom(command: Dict[str, Any]) -> Any:
+            raise RuntimeError("boom")
+
+        yield self.start_listener(boom)
+        answer = yield self.client().send(HEARTBEAT)
+        self.assertEqual(answer, [{"result": 1, "text": "Error during command processing: boom"}])
+        self.flushLoggedErrors(RuntimeError)
+
+    @defer.inlineCallbacks
+    def test_restrict_commands(self) -> Any:
+        """With ``allowed_commands`` (restrict-commands) another command is
+        403 Forbidden with Kea's stock body; allowed ones pass."""
+        yield self.start_listener(allowed_commands=commands.HA_COMMANDS4)
+        got = yield self.raw_post(b'{"command": "config-get"}')
+        self.assertEqual((got[0], got[2]), (403, b'{ "result": 403, "text": "Forbidden" }'))
+        answer = yield self.client().send(HEARTBEAT)
+        self.assertEqual(answer[0]["result"], 0)
+
+    @defer.inlineCallbacks
+    def test_oversized_body(self) -> Any:
+        """A body above ``max_body`` is refused with 413 before it is read,
+        logged, and never executed."""
+        log = LogCapture(self)
+        yield self.start_listener(max_body=1000)
+        big = commands.command("ha-heartbeat", {"x": "a" * 5000})
+        f = yield self.assertFailure(self.client().send(big), PartnerHTTPError)
+        self.assertEqual(f.status, 413)
+        self.assertEqual(f.answer, {"result": 413, "text": "Request Entity Too Large"})
+        self.assertEqual(self.execute.commands, [])
+        self.assertTrue(log.with_msgid("HTTP_REQUEST_TOO_LARGE"))
+        ok = yield self.client().send(commands.command("ha-heartbeat", {"x": "a" * 100}))
+        self.assertEqual(ok[0]["result"], 0)
+
+
+# ---------------------------------------------------------------------------
+# Basic authentication
+
+class BasicAuthTests(LoopbackMixin, TestCase):
+
+    timeout = 30
+
+    @defer.inlineCallbacks
+    def test_accepted(self) -> Any:
+        """Right credentials (tuple on both sides, or the Authorization
+        value PeerConfig.authorization builds) are served."""
+        yield self.start_listener(basic_auth=("u1", "p1"))
+        a = yield self.client(basic_auth=("u1", "p1")).send(HEARTBEAT)
+        header = "Basic " + base64.b64encode(b"u1:p1").decode()
+        b = yield self.client(basic_auth=header).send(HEARTBEAT)
+        self.assertEqual((a[0]["result"], b[0]["result"]), (0, 0))
+
+    @defer.inlineCallbacks
+    def test_refused(self) -> Any:
+        """Wrong or missing credentials: 401 with Kea's Control Agent answer
+        (stock body, WWW-Authenticate Basic realm), logged on kea-dhcp4.auth;
+        nothing executed."""
+        log = LogCapture(self)
+        yield self.start_listener(basic_auth=("u1", "p1"))
+        f = yield self.assertFailure(self.client(basic_auth=("u1", "bad")).send(HEARTBEAT), PartnerHTTPError)
+        self.assertEqual((f.status, f.answer), (401, {"result": 401, "text": "Unauthorized"}))
+        got = yield self.raw_post(b'{"command": "ha-heartbeat"}')
+        self.assertEqual(got[0], 401)
+        self.assertEqual(got[1].getRawHeaders(b"www-authenticate"), [b'Basic realm="kea-dhcp4-server"'])
+        self.assertEqual(self.execute.commands, [])
+        self.assertTrue(log.with_msgid("HTTP_CLIENT_REQUEST_NOT_AUTHORIZED"))
+        self.assertTrue(log.with_msgid("HTTP_CLIENT_REQUEST_NO_AUTH_HEADER"))
+
+    @defer.inlineCallbacks
+    def test_bad_request_before_auth(self) -> Any:
+        """As in Kea, a malformed request is 400 even without credentials
+        (the request is finalized before authentication)."""
+        yield self.start_listener(basic_auth=("u1", "p1"))
+        got = yield self.raw_post(b"{")
+        self.assertEqual(got[0], 400)
+
+
+# ---------------------------------------------------------------------------
+# Client failures
+
+class _Fixed(resource.Resource):
+    isLeaf = True
+
+    def __init__(self, status: int, body: bytes):
+        super().__init__()
+        self.status, self.body = status, body
+
+    def render(self, request: Any) -> Any:
+        request.setResponseCode(self.status)
+        if self.body is None:
+            return server.NOT_DONE_YET  # never answers
+        return self.body
+
+
+class ClientFailureTests(LoopbackMixin, TestCase):
+
+    timeout = 30
+
+    def serve(self, status: int, body: Optional[bytes]) -> Any:
+        """A fixed-answer HTTP server (body None: never answers)."""
+        for port in UNIT_PORTS:
+            try:
+                p = reactor.listenTCP(port, server.Site(_Fixed(status, body)), interface=S1_IP)
+            except CannotListenError:
+                continue
+            self.addCleanup(p.stopListening)
+            self.url = f"http://{S1_IP}:{port}/"
+            return p
+        raise SkipTest("no free port")
+
+    @defer.inlineCallbacks
+    def test_connection_refused(self) -> Any:
+        """Nobody listening: PartnerConnectionError ``Connection refused``
+        (a PartnerError)."""
+        port = self.serve(200, b"[]")
+        yield port.stopListening()  # now nobody listens there
+        f = yield self.assertFailure(self.client().send(HEARTBEAT), PartnerConnectionError)
+        self.assertIsInstance(f, PartnerError)
+        self.assertEqual(str(f), "Connection refused")
+        self.assertEqual(f.url, self.url)
+
+    @defer.inlineCallbacks
+    def test_timeout(self) -> Any:
+        """A partner that never answers: PartnerTimeout after ``timeout``."""
+        self.serve(200, None)
+        yield self.assertFailure(self.client(timeout=0.3).send(HEARTBEAT), PartnerTimeout)
+
+    @defer.inlineCallbacks
+    def test_map_answer(self) -> Any:
+        """A bare map body is not accepted (Kea turns it into an error):
+        PartnerBadAnswer naming the text."""
+        self.serve(200, b'{ "result": 0, "text": "x" }')
+        f = yield self.assertFailure(self.client().send(HEARTBEAT), PartnerBadAnswer)
+        self.assertIn("must be a list", str(f))
+
+    @defer.inlineCallbacks
+    def test_not_json_and_empty_list(self) -> Any:
+        """Non-JSON and an empty list: PartnerBadAnswer."""
+        self.serve(200, b"<html>")
+        yield self.assertFailure(self.client().send(HEARTBEAT), PartnerBadAnswer)
+        self.serve(200, b"[ ]")
+        f = yield self.assertFailure(self.client().send(HEARTBEAT), PartnerBadAnswer)
+        self.assertEqual(str(f), "list of responses must not be empty")
+
+    @defer.inlineCallbacks
+    def test_http_status(self) -> Any:
+        """Status 500: PartnerHTTPError with status and decoded body."""
+        self.serve(500, b'{ "result": 500, "text": "Internal Server Error" }')
+        f = yield self.assertFailure(self.client().send(HEARTBEAT), PartnerHTTPError)
+        self.assertEqual(f.status, 500)
+        self.assertEqual(str(f), "HTTP status 500: Internal Server Error")
+
+    @defer.inlineCallbacks
+    def test_close_cancels(self) -> Any:
+        """close() fails requests in flight with PartnerConnectionError and
+        later sends fail at once."""
+        self.serve(200, None)
+        c = PartnerClient(reactor, self.url)
+        d = c.send(HEARTBEAT)
+        yield c.close()
+        f = yield self.assertFailure(d, PartnerConnectionError)
+        self.assertEqual(str(f), "client closed")
+        yield self.assertFailure(c.send(HEARTBEAT), PartnerConnectionError)
+
+
+# ---------------------------------------------------------------------------
+# In memory: idle timeout, size limit on a chunked body, request headers
+
+class InMemoryListenerTests(SynchronousTestCase):
+
+    def channel(self, **kw: Any) -> Any:
+        clock = task.Clock()
+        listener = HAListener(clock, "http://127.0.0.81:18101/", Recorder(), **kw)
+        proto = listener.site.buildProtocol(IPv4Address("TCP", "127.0.0.82", 40000))
+        transport = StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.82", 40000))
+        proto.makeConnection(transport)
+        return clock, listener, proto, transport
+
+    def test_idle_timeout(self) -> None:
+        """A connection silent for ``idle_timeout`` seconds is closed
+        without an answer; before that it stays open."""
+        clock, listener, proto, transport = self.channel(idle_timeout=30)
+        clock.advance(29)
+        self.assertFalse(transport.disconnecting)
+        clock.advance(2)
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(transport.value(), b"")
+
+    def test_chunked_refused_and_oversized(self) -> None:
+        """Chunked bodies are 400 (Kea wants Content-Length); a chunked body
+        over ``max_body`` is cut off with 413."""
+        clock, listener, proto, transport = self.channel(max_body=10)
+        proto.dataReceived(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           b"Transfer-Encoding: chunked\r\n\r\n20\r\n" + b"a" * 32 + b"\r\n0\r\n\r\n")
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 413 Request Entity Too Large\r\n"))
+        self.assertTrue(transport.disconnecting)
+        clock, listener, proto, transport = self.channel()
+        proto.dataReceived(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n")
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 400 Bad Request\r\n"))
+
+    def test_header_set(self) -> None:
+        """The answer carries exactly Kea's headers: Content-Length (right),
+        Content-Type application/json, Date - no Server, no chunking."""
+        clock, listener, proto, transport = self.channel()
+        body = b'{"command": "ha-heartbeat", "service": ["dhcp4"]}'
+        proto.dataReceived(b"POST / HTTP/1.1\r\nHost: 127.0.0.81\r\nContent-Type: application/json\r\n"
+                           b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        head, _, payload = transport.value().partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        self.assertEqual(lines[0], b"HTTP/1.1 200 OK")
+        names = sorted(line.split(b":", 1)[0].lower() for line in lines[1:])
+        self.assertEqual(names, [b"content-length", b"content-type", b"date"])
+        self.assertIn(b"Content-Length: %d" % len(payload), lines)
+        self.assertIn(b"Content-Type: application/json", lines)
+        self.assertFalse(transport.disconnecting)  # keep-alive
+
+    def test_http10_answered_as_10(self) -> None:
+        """An HTTP/1.0 request is answered HTTP/1.0 (Kea does)."""
+        clock, listener, proto, transport = self.channel()
+        body = b'{"command": "ha-heartbeat"}'
+        proto.dataReceived(b"POST / HTTP/1.0\r\nContent-Type: application/json\r\n"
+                           b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        self.assertTrue(transport.value().startswith(b"HTTP/1.0 200 OK\r\n"), transport.value())
+
+
+class ClientRequestShapeTests(LoopbackMixin, TestCase):
+
+    timeout = 30
+
+    @defer.inlineCallbacks
+    def test_headers_and_body(self) -> Any:
+        """The client sends POST to the URL's path with Host = the host
+        without port, Content-Type application/json, Authorization only
+        with basic auth, and Kea's JSON text as the body."""
+        seen: List[Any] = []
+
+        class Capture(resource.Resource):
+            isLeaf = True
+
+            def render(self, request: Any) -> bytes:
+                seen.append((request.method, request.path, request.requestHeaders.getRawHeaders(b"host"),
+                             request.requestHeaders.getRawHeaders(b"content-type"),
+                             request.requestHeaders.getRawHeaders(b"authorization"),
+                             request.content.read()))
+                return b'[ { "result": 0, "text": "ok" } ]'
+
+        for port in UNIT_PORTS:
+            try:
+                p = reactor.listenTCP(port, server.Site(Capture()), interface=S1_IP)
+                break
+            except CannotListenError:
+                continue
+        self.addCleanup(p.stopListening)
+        self.url = f"http://{S1_IP}:{port}/"
+        yield self.client().send(commands.dhcp_disable(60))
+        yield self.client(basic_auth=("u1", "p1")).send(HEARTBEAT)
+        self.assertEqual(seen[0], (b"POST", b"/", [S1_IP.encode()], [b"application/json"], None,
+                                   b'{ "arguments": { "max-period": 60, "origin": "ha-partner" }, '
+                                   b'"command": "dhcp-disable", "service": [ "dhcp4" ] }'))
+        self.assertEqual(seen[1][4], [b"Basic " + base64.b64encode(b"u1:p1")])
+
+
+# ---------------------------------------------------------------------------
+# Configuration: loading TLS files, warnings
+
+def ha_params(peer1: Dict[str, Any], peer2: Dict[str, Any], **top: Any) -> Dict[str, Any]:
+    ha = {"this-server-name": "server1", "mode": "load-balancing",
+          "peers": [dict(name="server1", url=f"http://{S1_IP}:18101/", role="primary", **peer1),
+                    dict(name="server2", url=f"http://{S2_IP}:18102/", role="secondary", **peer2)]}
+    ha.update(top)
+    return {"high-availability": [ha]}
+
+
+def tls_keys(name: str, ca: str = "CA.pem") -> Dict[str, str]:
+    f = files(name, ca)
+    return {"trust-anchor": f.trust_anchor, "cert-file": f.cert_file, "key-file": f.key_file}
+
+
+class BuildTLSTests(SynchronousTestCase):
+
+    def test_roles(self) -> None:
+        """The own entry's files make the listener (cert required by the
+        relationship-level flag), the partner entry's files the client."""
+        tls = build_tls(parse_ha_config(ha_params(tls_keys("server1"), tls_keys("server2"))), log=False)
+        self.assertIsInstance(tls, HATLS)
+        self.assertEqual(tls.listener.files.cert_file, files("server1").cert_file)
+        self.assertTrue(tls.listener.cert_required)
+        self.assertEqual(list(tls.clients), ["server2"])
+        self.assertEqual(tls.clients["server2"].files.cert_file, files("server2").cert_file)
+        self.assertTrue(verifyObject(IPolicyForHTTPS, tls.clients["server2"]))
+
+    def test_missing_ca(self) -> None:
+        """A missing trust anchor is Kea's ``bad TLS config`` error naming
+        the peer (peers checked in name order)."""
+        keys = dict(tls_keys("server1"), **{"trust-anchor": "/nonexistent/CA.pem"})
+        with self.assertRaises(HAConfigError) as e:
+            build_tls(parse_ha_config(ha_params(keys, tls_keys("server2"))), log=False)
+        self.assertEqual(str(e.exception.message),
+                         "bad TLS config for server server1: load of CA file '/nonexistent/CA.pem'"
+                         " failed: No such file or directory")
+
+    def test_bad_cert_and_key(self) -> None:
+        """A cert file that holds no certificate, a key that does not match
+        the certificate: Kea's texts name the file."""
+        keys = dict(tls_keys("server2"), **{"cert-file": files("server1").trust_anchor.replace("CA.pem", "CA.key")})
+        with self.assertRaises(HAConfigError) as e:
+            build_tls(parse_ha_config(ha_params(tls_keys("server1"), keys)), log=False)
+        self.assertIn("bad TLS config for server server2: load of cert file", str(e.exception.message))
+        keys = dict(tls_keys("server2"), **{"key-file": files("server1").key_file})
+        with self.assertRaises(HAConfigError) as e:
+            build_tls(parse_ha_config(ha_params(tls_keys("server1"), keys)), log=False)
+        self.assertIn("bad TLS config for server server2: load of private key file", str(e.exception.message))
+
+    def test_warnings(self) -> None:
+        """require-client-certs in a peers entry is reported as ignored; a
+        false relationship-level value as unverified clients; a key
+        readable by others as a warning - and the TLS still loads."""
+        d = certs()
+        loose = os.path.join(d, "loose_key.pem")
+        shutil.copy(files("server2").key_file, loose)
+        os.chmod(loose, 0o644)
+        p2 = dict(tls_keys("server2"), **{"key-file": loose, "require-client-certs": False})
+        config = parse_ha_config(ha_params(tls_keys("server1"), p2, **{"require-client-certs": False}))
+        got = [m for m, _ in tls_warnings(config)]
+        self.assertEqual(got, ["HA_TLS_REQUIRE_CLIENT_CERTS_IGNORED", "HA_TLS_CLIENT_CERTS_NOT_VERIFIED",
+                               "HA_TLS_KEY_FILE_READABLE"])
+        events: List[Dict[str, Any]] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        tls = build_tls(config)
+        self.assertFalse(tls.listener.cert_required)
+        logged = [e for e in events if e.get("log_namespace") == "kea-dhcp4.ha-hooks"]
+        self.assertEqual([e["msgid"] for e in logged], got)
+        self.assertEqual({e["log_level"].name for e in logged}, {"warn"})
+
+    def test_no_warnings_for_tidy_config(self) -> None:
+        """Relationship-level require-client-certs and 0600 keys: no
+        warnings."""
+        config = parse_ha_config(ha_params(tls_keys("server1"), tls_keys("server2")))
+        self.assertEqual(tls_warnings(config), [])
+
+
+# ---------------------------------------------------------------------------
+# Interoperability with a real Kea 2.2
+
+def _rig() -> Any:
+    if os.geteuid() != 0:
+        raise SkipTest("real Kea needs root")
+    if not shutil.which("kea-dhcp4"):
+        raise SkipTest("kea-dhcp4 is not installed")
+    if not os.path.exists("/usr/lib/x86_64-linux-gnu/kea/hooks/libdhcp_ha.so"):
+        raise SkipTest("libdhcp_ha.so is missing")
+    if not os.path.exists(os.path.join(RIG, "kea_ha_rig.py")):
+        raise SkipTest("shared/kea-ha-rig is missing")
+    if RIG not in sys.path:
+        sys.path.insert(0, RIG)
+    import kea_ha_rig
+    return kea_ha_rig
+
+
+class KeaInteropTests(TestCase):
+    """Real Kea as server2 on 127.0.0.82; we are server1 on 127.0.0.81.
+    Each test has its own ports and config tag."""
+
+    timeout = 60
+
+    def kea(self, s1_port: int, s2_port: int, tls: bool, auth: bool = False) -> defer.Deferred:
+        rig = _rig()
+        work = tempfile.mkdtemp(prefix="ha-transport-kea-")
+        self.addCleanup(shutil.rmtree, work, True)
+        over = dict(WORK_DIR=work, CERT_DIR=certs(), S1_IP=S1_IP, S2_IP=S2_IP,
+                    S1_URL=f"http://{S1_IP}:{s1_port}/", S2_URL=f"http://{S2_IP}:{s2_port}/",
+                    HEARTBEAT_DELAY=1000, LOG_SEVERITY="DEBUG")
+        cfg = rig.render("server2", **over)
+        cfg["Dhcp4"]["interfaces-config"]["interfaces"] = []  # no DHCP sockets: HA HTTP only
+        ha = rig.ha_section(cfg)
+        if not tls:
+            rig.strip_tls(cfg)
+        if auth:
+            # Kea sends these to server1 (us) in an Authorization header.
+            ha["peers"][0]["basic-auth-user"] = "u1"
+            ha["peers"][0]["basic-auth-password"] = "p1"
+        else:
+            # Kea also checks require-client-certs at the relationship level.
+            pass
+        peer = rig.KeaPeer("server2", cfg=cfg, tag=f"ha-transport-{s2_port}", **over)
+        self.addCleanup(deferToThread, peer.stop)
+        d = deferToThread(peer.start, 20)
+        d.addCallback(lambda _: peer)
+        return d
+
+    @defer.inlineCallbacks
+    def test_our_client_to_kea_tls(self) -> Any:
+        """PartnerClient presenting the partner entry's certificate (Kea's
+        layout: server2's) gets Kea's heartbeat answer over TLS, twice on a
+        kept connection."""
+        yield self.kea(18170, 18171, tls=True)
+        c = PartnerClient(reactor, f"http://{S2_IP}:18171/", tls=PartnerTLS(files("server2"), "server2"))
+        self.addCleanup(c.close)
+        answer = yield c.send(HEARTBEAT)
+        hb = commands.parse_heartbeat_answer(answer)
+        self.assertIn(hb.state, ("waiting", "syncing", "ready", "partner-down", "load-balancing",
+                                 "communication-recovery"))
+        again = yield c.send(commands.command("no-such-command"))
+        self.assertEqual(again, [{"result": 2, "text": "'no-such-command' command not supported."}])
+
+    @defer.inlineCallbacks
+    def test_our_client_to_kea_plain(self) -> Any:
+        """Plain HTTP to Kea's listener: heartbeat answer list."""
+        yield self.kea(18172, 18173, tls=False)
+        c = PartnerClient(reactor, f"http://{S2_IP}:18173/")
+        self.addCleanup(c.close)
+        answer = yield c.send(HEARTBEAT)
+        self.assertEqual(answer[0]["result"], 0)
+        self.assertIn("date-time", answer[0]["arguments"])
+
+    @defer.inlineCallbacks
+    def test_kea_refuses_our_client_without_right_ca(self) -> Any:
+        """Kea refuses a client certificate from another CA (and we see a
+        connection error, never an answer)."""
+        yield self.kea(18174, 18175, tls=True)
+        c = PartnerClient(reactor, f"http://{S2_IP}:18175/", tls=BareClientTLS("CA.pem", "other"))
+        self.addCleanup(c.close)
+        yield self.assertFailure(c.send(HEARTBEAT), PartnerConnectionError)
+
+    @defer.inlineCallbacks
+    def test_kea_heartbeats_reach_our_tls_listener(self) -> Any:
+        """Real Kea's HA connects to our mTLS listener (server1's own files,
+        client certs required) and its heartbeats reach ``execute``; told
+        we are ``ready`` it syncs from us over the same listener, starting
+        with dhcp-disable (max-period = sync-timeout 60000 / 1000).  (Told
+        ``waiting``, the secondary waits for the primary to sync first.)"""
+        rec = Recorder("ready")
+        listener = yield listen(reactor, f"http://{S1_IP}:18176/", rec,
+                                tls=ServerTLS(files("server1"), "server1"))
+        self.addCleanup(listener.stopListening)
+        yield self.kea(18176, 18177, tls=True)
+        first = yield rec.first.addTimeout(20, reactor)
+        self.assertEqual(first, {"command": "ha-heartbeat", "service": ["dhcp4"]})
+        disable = yield rec.wait_for("dhcp-disable").addTimeout(20, reactor)
+        self.assertEqual(disable, {"command": "dhcp-disable", "service": ["dhcp4"],
+                                   "arguments": {"origin": "ha-partner", "max-period": 60}})
+
+    @defer.inlineCallbacks
+    def test_kea_basic_auth_reaches_our_plain_listener(self) -> Any:
+        """Kea configured with basic-auth-user for server1 sends the
+        credentials; our listener checking them serves Kea's heartbeat."""
+        log = LogCapture(self)
+        rec = Recorder("waiting")
+        listener = yield listen(reactor, f"http://{S1_IP}:18178/", rec, basic_auth=("u1", "p1"))
+        self.addCleanup(listener.stopListening)
+        yield self.kea(18178, 18179, tls=False, auth=True)
+        first = yield rec.first.addTimeout(20, reactor)
+        self.assertEqual(first["command"], "ha-heartbeat")
+        self.assertTrue(log.with_msgid("HTTP_CLIENT_REQUEST_AUTHORIZED"))
