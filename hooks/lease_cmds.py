@@ -26,7 +26,15 @@ Everything follows spec/lease_cmds.md, observed on real Kea 2.2, and Kea's
   all-subnets form, zeroes the global ``declined-addresses`` [obs].
 * lease4.csv rows are the store's business (the memfile store writes one
   row per change before applying it; a deletion is the old lease with
-  valid-lft 0).  A lease with neither hw-address nor client-id is refused
+  valid-lft 0).
+* With an SQL lease database the server's ``store`` answers with Deferreds
+  on the reactor thread and offers ``call_with_store(fn)``
+  (:class:`kea_twisted.pgsql.ThreadedLeaseStore`): each command then runs,
+  whole, on the store's thread against the blocking store, between two
+  packets, its statistics funnelled back to the reactor
+  (:class:`kea_twisted.threaded.StatsFunnel`); the callout answers a
+  Deferred.  ``lease4-wipe`` there answers Kea 2.2's
+  ``wipeLeases4 is not implemented for PostgreSQL backend``.  A lease with neither hw-address nor client-id is refused
   by the lease file writer with Kea's text, as in Kea with ``persist``.
 
 Where kea_twisted differs from Kea 2.2 on purpose (docs/compatibility.md):
@@ -42,7 +50,7 @@ Where kea_twisted differs from Kea 2.2 on purpose (docs/compatibility.md):
 * ``lease4-get-all`` with ``subnets`` lists each subnet's leases by
   address; Kea's memfile lists them in insertion order.
 
-Tests: tests/test_lease_cmds.py
+Tests: tests/test_lease_cmds.py, tests/test_pgsql_server.py (over PostgreSQL)
 """
 
 from __future__ import annotations
@@ -954,6 +962,10 @@ class LeaseCommands:
             return self.handler(name)(arguments)
         except _Empty as empty:
             return answer(RESULT_EMPTY, str(empty))
+        except NotImplementedError as error:
+            # A backend without the operation (lease4-wipe on PostgreSQL):
+            # Kea answers its text.
+            return answer(RESULT_ERROR, str(error))
         except (CommandError, LeaseRowError) as error:
             # LeaseRowError: the lease file refuses a lease with neither
             # hw-address nor client-id, with Kea's text.
@@ -1000,12 +1012,53 @@ class LeaseCmds:
                  msgid="LEASE_CMDS_DEINIT_OK")
 
     @staticmethod
-    def _callout(commands: LeaseCommands, name: str) -> Callable[[Any], None]:
-        def callout(handle: Any) -> None:
-            handle.set_argument("response", commands.run(name, _command_element(handle)))
+    def _callout(commands: LeaseCommands, name: str) -> Callable[[Any], Any]:
+        def callout(handle: Any) -> Any:
+            element = _command_element(handle)
+            call_with_store = getattr(commands.server.store, "call_with_store", None)
+            if call_with_store is None:
+                handle.set_argument("response", commands.run(name, element))
+                return None
+            return _on_store_thread(commands.server, call_with_store, name, element, handle)
 
         callout.__name__ = name.replace("-", "_")
         return callout
+
+
+class _StoreThreadContext:
+    """The server context as a command sees it on the store's thread: the
+    blocking store and funnelled statistics; the rest is the server's."""
+
+    def __init__(self, server: Any, store: Any, stats: Any):
+        self._server = server
+        self.store = store
+        self.stats = stats
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._server, name)
+
+
+def _on_store_thread(server: Any, call_with_store: Callable[..., Any], name: str, element: Element,
+                     handle: Any) -> Any:
+    """Run command ``name`` on the store's thread; its statistics are applied
+    and its answer set on the reactor thread."""
+    from kea_twisted.threaded import StatsFunnel
+
+    funnel = StatsFunnel(server.stats, server.reactor.seconds)
+
+    def run(store: Any) -> Dict[str, Any]:
+        return LeaseCommands(_StoreThreadContext(server, store, funnel)).run(name, element)
+
+    def done(response: Dict[str, Any]) -> None:
+        funnel.flush()
+        handle.set_argument("response", response)
+
+    def failed(failure: Any) -> None:
+        funnel.flush()
+        log.failure("{msgid} {command} failed", failure, msgid="LEASE_CMDS_FAILED", command=name)
+        handle.set_argument("response", answer(RESULT_ERROR, str(failure.value)))
+
+    return call_with_store(run).addCallbacks(done, failed)
 
 
 lease_cmds = LeaseCmds()

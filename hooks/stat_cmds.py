@@ -276,17 +276,19 @@ class StatCmds:
         reactor = getattr(self._server, "reactor", None)
         return reactor.seconds() if reactor is not None else time.time()
 
-    def lease4_get(self, callout_handle: Any) -> None:
+    def lease4_get(self, callout_handle: Any) -> Any:
         server = self._server
         message = callout_handle.get_argument("command")
-        response = stat_lease4_get(
-            message,
-            getattr(server, "config", None),
-            getattr(server, "store", None),
-            getattr(server, "stats", None),
-            self._now(),
-        )
-        callout_handle.set_argument("response", response)
+        store = getattr(server, "store", None)
+        arguments = (message, getattr(server, "config", None))
+        tail = (getattr(server, "stats", None), self._now())
+        call_with_store = getattr(store, "call_with_store", None)
+        if call_with_store is not None:
+            # A database store: count on its worker thread, between packets.
+            d = call_with_store(lambda sync_store: stat_lease4_get(*arguments, sync_store, *tail))
+            return d.addCallback(lambda response: callout_handle.set_argument("response", response))
+        callout_handle.set_argument("response", stat_lease4_get(*arguments, store, *tail))
+        return None
 
     def lease6_get(self, callout_handle: Any) -> None:
         callout_handle.set_argument("response", stat_lease6_get(callout_handle.get_argument("command")))

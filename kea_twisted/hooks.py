@@ -383,7 +383,11 @@ class IServerContext(Interface):
 
     reactor = Attribute("The reactor (timers, TCP/TLS listeners, HTTP clients).")
     config = Attribute("The Dhcp4Config in force (kea_twisted.config.model).")
-    store = Attribute("The lease store in force (kea_twisted.leases.ISyncLeaseStore).")
+    store = Attribute(
+        "The lease store in force: memfile answers synchronously "
+        "(kea_twisted.leases.ISyncLeaseStore); a PostgreSQL store answers "
+        "Deferreds (ILeaseStore) and offers call_with_store(fn), which runs "
+        "fn(sync_store) on the database thread between packets.")
     stats = Attribute("The StatsMgr (kea_twisted.stats).")
     network_state = Attribute("The NetworkState behind dhcp-disable/dhcp-enable.")
 

@@ -55,7 +55,10 @@ Kea facts kept here ([src] Kea 2.2 ``src/lib/dhcpsrv/pgsql_lease_mgr.cc``,
   states 0 and 1 only (a negative count reads as 0, as in Kea);
 * a lost connection (SQLSTATE classes 08, 53, 54, 57, 58, or none) makes
   the store unusable (:class:`DbConnectionUnusable`) until
-  :meth:`PgLeaseStore.reconnect`; ``on-fail`` policy is the caller's.
+  :meth:`PgLeaseStore.reconnect`, logs ``DATABASE_PGSQL_FATAL_ERROR`` and
+  calls :attr:`PgLeaseStore.on_connection_lost` once (Kea's
+  ``startRecoverDbConnection``); ``on-fail`` policy is the caller's
+  (:class:`kea_twisted.threaded.DbReconnectControl`).
 
 Where Kea returns rows in no stated order, lists here are in memfile's
 order: (subnet id, address) for hw-address/client-id, address otherwise.
@@ -63,7 +66,7 @@ Single-lease lookups by hw-address or client-id and subnet return the
 lowest address where Kea's PostgreSQL backend would raise
 ``MultipleRecords``.
 
-Tests: tests/test_pgsql.py
+Tests: tests/test_pgsql.py, tests/test_pgsql_server.py
 """
 
 from __future__ import annotations
@@ -99,6 +102,7 @@ __all__ = [
 ]
 
 log = kea_logger("dhcpsrv")
+db_log = kea_logger("database")
 
 #: ``PGSQL_SCHEMA_VERSION_MAJOR``/``MINOR`` of Kea 2.2 (``pgsql_connection.h``).
 SCHEMA_VERSION: Tuple[int, int] = (13, 0)
@@ -253,6 +257,9 @@ class PgConnectionParameters:
             **({"port": self.port} if self.port is not None else {}),
             **({"user": self.user} if self.user is not None else {}),
         }
+        # kea-dhcp4 appends "universe=4" to the access string
+        # (ctrl_dhcp4_srv.cc setAppendedParameters) [obs: DHCPSRV_PGSQL_DB].
+        items.setdefault("universe", 4)
         shown = []
         for key in sorted(items):
             value = items[key]
@@ -380,6 +387,11 @@ class PgLeaseStore:
             parameters = PgConnectionParameters.from_config(parameters)
         self.parameters: PgConnectionParameters = parameters
         self._conn: Any = None
+        #: Called (on the thread using the store) when a statement finds the
+        #: connection lost and marks it unusable: Kea's
+        #: ``startRecoverDbConnection``.  Called once per loss; whoever set it
+        #: hops to its own thread (``reactor.callFromThread``).
+        self.on_connection_lost: Optional[Callable[[], None]] = None
         # address -> the expire column as this store last read or wrote it
         # (Kea keeps it in the lease object: current_cltt_ + current_valid_lft_).
         self._seen: Dict[int, int] = {}
@@ -447,7 +459,7 @@ class PgLeaseStore:
             except Exception:
                 pass
 
-    def _run(self, action: Callable[[Any], Any]) -> Any:
+    def _run(self, action: Callable[[Any], Any], statement: str = "run-statement") -> Any:
         import psycopg
         conn = self._conn
         if conn is None or conn.closed:
@@ -456,16 +468,26 @@ class PgLeaseStore:
             return action(conn)
         except psycopg.Error as e:
             if _is_fatal(e):
-                log.error("{msgid} fatal database error or lost connection: {reason} (sqlstate {sqlstate})",
-                          msgid="PGSQL_FATAL_ERROR", reason=str(e).strip(),
-                          sqlstate=getattr(e, "sqlstate", None) or "<sqlstate null>")
+                # Kea's checkStatementError: DB_LOG_ERROR(PGSQL_FATAL_ERROR),
+                # translated by the database logger to this ID.
+                db_log.error("{msgid} Unrecoverable PostgreSQL error occurred: Statement: <{statement}>, "
+                             "reason: {reason} (error code: {sqlstate}).",
+                             msgid="DATABASE_PGSQL_FATAL_ERROR", statement=statement, reason=str(e).strip(),
+                             sqlstate=getattr(e, "sqlstate", None) or "<sqlstate null>")
                 self.close()
+                callback = self.on_connection_lost
+                if callback is not None:
+                    try:
+                        callback()
+                    except Exception:
+                        db_log.failure("{msgid} connection-lost callback failed",
+                                       msgid="DATABASE_PGSQL_FATAL_ERROR")
                 raise DbConnectionUnusable("fatal database error or connectivity lost") from e
             raise DbOperationError(f"Statement exec failed, sqlstate:[ {e.sqlstate} ], reason: {str(e).strip()}") \
                 from e
 
     def _query(self, name: str, params: Sequence[Any] = ()) -> List[Lease4]:
-        rows = self._run(lambda c: c.execute(_SQL[name], params).fetchall())
+        rows = self._run(lambda c: c.execute(_SQL[name], params).fetchall(), name)
         leases = [_lease_from_row(r) for r in rows]
         seen = self._seen
         for row, lease in zip(rows, leases):
@@ -492,7 +514,7 @@ class PgLeaseStore:
                 return False
             return True
 
-        added = self._run(insert)
+        added = self._run(insert, "insert")
         if added:
             self._seen[address] = values[3]
         return added
@@ -512,7 +534,7 @@ class PgLeaseStore:
         sql, params = _SQL["update"], values + (address,)
         if expected is not None:
             sql, params = sql + _WHERE_EXPIRE, params + (expected,)
-        count = self._run(lambda c: c.execute(sql, params).rowcount)
+        count = self._run(lambda c: c.execute(sql, params).rowcount, "update")
         if count == 0:
             self._seen.pop(address, None)
             raise NoSuchLease(f"unable to update lease for address {lease.address} as it does not exist")
@@ -528,7 +550,8 @@ class PgLeaseStore:
             expected = _stored_expire(lease)
         log.debug("{msgid} deleted {address} from the lease database", msgid="DHCPSRV_PGSQL_DELETE_ADDR",
                   address=lease.address, debuglevel=DBG_TRACE_DETAIL)
-        count = self._run(lambda c: c.execute(_SQL["delete"] + _WHERE_EXPIRE, (address, expected)).rowcount)
+        count = self._run(lambda c: c.execute(_SQL["delete"] + _WHERE_EXPIRE, (address, expected)).rowcount,
+                          "delete")
         self._seen.pop(address, None)
         return count == 1
 
@@ -625,6 +648,13 @@ class ThreadedLeaseStore:
             threadpool = ThreadPool(minthreads=1, maxthreads=1, name="kea-lease-database")
             threadpool.start()
         self.threadpool = threadpool
+
+    def call_with_store(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> defer.Deferred:
+        """``fn(store, *args, **kwargs)`` on the store's thread, with the
+        blocking store itself: several calls in a row (a lease command's
+        read-check-write) run without anything else on the store between
+        them.  The Deferred fires on the reactor thread."""
+        return deferToThreadPool(self.reactor, self.threadpool, fn, self.store, *args, **kwargs)
 
     def close(self) -> defer.Deferred:
         """Close the store on its thread, then stop an owned pool."""

@@ -3,10 +3,21 @@ One DHCPv4 server over one configuration: the lease store, the compiled
 runtime, the engine, and the periodic work (reclamation, LFC) as plain
 methods that the Twisted service schedules.
 
-No reactor here: time is an injected ``clock`` callable, so tests (and the
-in-process conformance replay) drive it with ``task.Clock.seconds``.
+No reactor here for memfile: time is an injected ``clock`` callable, so
+tests (and the in-process conformance replay) drive it with
+``task.Clock.seconds``, and the engine answers synchronously.
 
-Tests: tests/test_server.py, tests/test_conformance.py
+With ``lease-database`` type ``postgresql`` (:mod:`kea_twisted.pgsql`) the
+engine, reclamation and lease commands run on one worker thread that owns
+the database connection (:mod:`kea_twisted.threaded`): the network edge is
+handed :attr:`Dhcp4Server.packet_handler` (Deferred outcomes), timers and
+``reclaim`` answer Deferreds, hook libraries see a
+:class:`~kea_twisted.pgsql.ThreadedLeaseStore` as ``store``, and a lost
+connection is handled as ``on-fail`` says.  The database is opened (and
+its lease counts read) synchronously when the configuration is committed,
+as Kea does, before any packet is served.
+
+Tests: tests/test_server.py, tests/test_conformance.py, tests/test_pgsql_server.py
 """
 
 from __future__ import annotations
@@ -36,12 +47,21 @@ class Dhcp4Server:
     :param server_port, client_port: ``-p`` / ``-P`` (None: Kea's 67/68).
     :param interfaces: interface name -> addresses (subnet selection by
         interface); discovered from the kernel when None.
+    :param reactor: for an SQL lease database: the reactor results are
+        delivered in (the global one when None).
+    :param shutdown: ``shutdown(exit_status)``, Kea's ``shutdownServer``
+        when the lease database is lost for good and ``on-fail`` says exit
+        (default: stop the reactor).
+    :param packet_queue_size: datagrams waiting for the database worker
+        before the oldest is dropped.
     """
 
     def __init__(self, config, *, clock: Callable[[], float], server_port: Optional[int] = None,
                  client_port: Optional[int] = None, hooks=None, stats=None, network_state=None,
                  interfaces: Optional[Mapping[str, Sequence[IPv4Address]]] = None,
-                 fresh_statistics: bool = True):
+                 fresh_statistics: bool = True, reactor=None,
+                 shutdown: Optional[Callable[[int], None]] = None,
+                 packet_queue_size: Optional[int] = None):
         self.config = config
         self.clock = clock
         self.server_port = server_port
@@ -57,17 +77,37 @@ class Dhcp4Server:
         # False on reconfiguration: Kea sets the packet counters to 0 only
         # when the server starts; a reload keeps them.
         self.fresh_statistics = fresh_statistics
+        self.reactor = reactor
+        self._shutdown = shutdown
+        self.packet_queue_size = packet_queue_size
         self.lease_file: Optional[LeaseFile] = None
-        self.store: Optional[MemfileLeaseStore] = None
+        #: What hook libraries see: the memfile store, or for SQL a
+        #: ThreadedLeaseStore answering Deferreds.
+        self.store = None
+        #: The blocking store the engine and the reclaimer use (for SQL:
+        #: only on the worker thread).
+        self.sync_store = None
         self.runtime: Optional[Dhcp4Runtime] = None
         self.engine: Optional[Dhcp4Engine] = None
+        #: What the network edge is given: the engine itself (memfile), or
+        #: a ThreadedPacketHandler (SQL).
+        self.packet_handler = None
+        #: SQL only: the worker pool, the statistics funnel, the recovery.
+        self.worker = None
+        self.stats_funnel = None
+        self.reconnect_control = None
+        self._shutdown_trigger = None
         self._lease_reclaimer = None
         self._socket_addresses: Iterable[IPv4Address] = ()
 
     # -- lifecycle ---------------------------------------------------------
 
-    def _open_store(self) -> MemfileLeaseStore:
+    def _open_store(self):
         database = self.config.lease_database
+        if database.type == "postgresql":
+            from kea_twisted.pgsql import PgLeaseStore
+
+            return PgLeaseStore(database)
         if database.type != "memfile":
             raise RuntimeError(f"lease database type '{database.type}' is not supported by kea_twisted yet")
         if not database.persist:
@@ -87,16 +127,109 @@ class Dhcp4Server:
             interfaces = ipv4_interfaces()
         from kea_twisted.classify import Classifier
 
-        self.store = self._open_store()
-        self.runtime = Dhcp4Runtime(
-            self.config, self.store, Lease4, socket_addresses=self._socket_addresses,
-            interface_addresses=interfaces,
-            classifier=Classifier(self.config.client_classes, self.config.option_definitions),
+        store = self._open_store()
+        self.sync_store = self.store = store
+        threaded = self.config.lease_database.type != "memfile"
+        engine_stats = self.stats
+        if threaded:
+            from kea_twisted.threaded import StatsFunnel
+
+            engine_stats = self.stats_funnel = StatsFunnel(self.stats, self.clock)
+        try:
+            self.runtime = Dhcp4Runtime(
+                self.config, store, Lease4, socket_addresses=self._socket_addresses,
+                interface_addresses=interfaces,
+                classifier=Classifier(self.config.client_classes, self.config.option_definitions),
+            )
+            self.engine = Dhcp4Engine(self.runtime, clock=self.clock, stats=engine_stats, hooks=self.hooks,
+                                      server_port=self.server_port, client_port=self.client_port,
+                                      network_state=self.network_state)
+            reset = getattr(self.network_state, "reset", None)
+            if reset is not None:
+                # Kea resets the database origin whenever the lease manager
+                # is created again (ctrl_dhcp4_srv.cc processConfig).
+                from kea_twisted.commands import DB_ORIGIN
+
+                reset(DB_ORIGIN)
+            # Read here, before the worker owns the connection.
+            self._init_statistics()
+            if threaded:
+                self._start_worker(store)
+            else:
+                self.packet_handler = self.engine
+        except BaseException:
+            if threaded:
+                self._stop_worker()
+                store.close()
+            raise
+
+    # -- the SQL worker --------------------------------------------------------
+
+    def _start_worker(self, store) -> None:
+        """The engine on one worker thread owning ``store``'s connection."""
+        from kea_twisted.pgsql import ThreadedLeaseStore
+        from kea_twisted.threaded import (
+            DEFAULT_PACKET_QUEUE_SIZE, DbReconnectControl, ThreadedPacketHandler, new_worker_pool,
         )
-        self.engine = Dhcp4Engine(self.runtime, clock=self.clock, stats=self.stats, hooks=self.hooks,
-                                  server_port=self.server_port, client_port=self.client_port,
-                                  network_state=self.network_state)
-        self._init_statistics()
+
+        reactor = self.reactor
+        if reactor is None:
+            from twisted.internet import reactor
+            self.reactor = reactor
+        pool = self.worker = new_worker_pool()
+        # If the reactor stops without our stop(), the thread must not keep
+        # the process alive.
+        self._shutdown_trigger = reactor.addSystemEventTrigger("during", "shutdown", self._stop_worker)
+        self.store = ThreadedLeaseStore(store, reactor, pool)
+        queue_size = self.packet_queue_size or DEFAULT_PACKET_QUEUE_SIZE
+        self.packet_handler = ThreadedPacketHandler(self.engine, reactor, pool, stats=self.stats_funnel,
+                                                    queue_size=queue_size)
+        control = self.reconnect_control = DbReconnectControl.from_parameters(
+            reactor, self.network_state if self.network_state is not None else _NoNetworkState(),
+            lambda: self.store.call_with_store(lambda s: s.reconnect()),
+            self._shutdown_server, store.parameters)
+        # The store calls this on the worker thread; recovery runs here.
+        store.on_connection_lost = lambda: reactor.callFromThread(control.connection_lost)
+
+    def _shutdown_server(self, status: int) -> None:
+        if self._shutdown is not None:
+            self._shutdown(status)
+            return
+        log.error("{msgid} shutting down: the lease database is lost", msgid="DHCP4_SHUTDOWN_REQUEST")
+        self.exit_status = status
+        self.reactor.callLater(0, self.reactor.stop)
+
+    def _stop_worker(self) -> None:
+        if self.reconnect_control is not None:
+            self.reconnect_control.stop()
+        handler = self.packet_handler
+        if handler is not None and handler is not self.engine:
+            handler.stop()
+        pool, self.worker = self.worker, None
+        if pool is not None:
+            # Joins the worker: at most the statement in progress is waited for.
+            pool.stop()
+        trigger, self._shutdown_trigger = self._shutdown_trigger, None
+        if trigger is not None and self.reactor is not None:
+            try:
+                self.reactor.removeSystemEventTrigger(trigger)
+            except (ValueError, KeyError, TypeError):
+                pass
+
+    def _on_worker(self, fn, *args):
+        """``fn(*args)`` on the worker thread (SQL) with its statistics
+        applied on the reactor thread first; memfile: at once."""
+        if self.worker is None:
+            return fn(*args)
+        from twisted.internet.threads import deferToThreadPool
+
+        funnel = self.stats_funnel
+
+        def done(result):
+            funnel.flush()
+            return result
+
+        return deferToThreadPool(self.reactor, self.worker, fn, *args).addBoth(done)
 
     def _init_statistics(self) -> None:
         """Kea's statistics at configuration time: the packet counters, and
@@ -106,9 +239,15 @@ class Dhcp4Server:
         if self.fresh_statistics:
             init_dhcp4_statistics(self.stats)
         capacities = [(s.id, sum(p.capacity for p in s.pools)) for s in self.config.subnets]
-        update_config_statistics(self.stats, capacities, self.store.lease_counts())
+        update_config_statistics(self.stats, capacities, self.sync_store.lease_counts())
 
     def stop(self) -> None:
+        if self.worker is not None or self.reconnect_control is not None:
+            self._stop_worker()
+            if self.stats_funnel is not None:
+                self.stats_funnel.flush()
+            if self.sync_store is not None:
+                self.sync_store.close()
         if self.lease_file is not None:
             self.lease_file.close()
             self.lease_file = None
@@ -149,7 +288,7 @@ class Dhcp4Server:
             processing = self.config.expired_leases_processing
             config = ExpirationConfig(**{f.name: getattr(processing, f.name) for f in fields(ExpirationConfig)})
             self._lease_reclaimer = LeaseReclaimer(
-                self.store, config, expire_callout=self._lease4_expire,
+                self.sync_store, config, expire_callout=self._lease4_expire,
                 recover_callout=self._lease4_recover,
             )
         return self._lease_reclaimer
@@ -199,15 +338,23 @@ class Dhcp4Server:
             base = self._reclaimer()
             config = replace(base.config, max_reclaim_leases=0, max_reclaim_time=0,
                              flush_reclaimed_timer_wait_time=0 if remove else max(1, base.config.flush_reclaimed_timer_wait_time))
-            reclaimer = LeaseReclaimer(self.store, config, expire_callout=self._lease4_expire,
+            reclaimer = LeaseReclaimer(self.sync_store, config, expire_callout=self._lease4_expire,
                                        recover_callout=self._lease4_recover)
-        result = reclaimer.reclaim(int(self.clock()))
-        for name, delta in result.stats:
-            self.stats.add_value(name, delta)
-        return result
+
+        def counted(result):
+            for name, delta in result.stats:
+                self.stats.add_value(name, delta)
+            return result
+
+        if self.worker is None:
+            return counted(reclaimer.reclaim(int(self.clock())))
+        # SQL: on the worker thread, counted on the reactor thread; a Deferred.
+        return self._on_worker(reclaimer.reclaim, int(self.clock())).addCallback(counted)
 
     def flush_reclaimed(self):
-        return self._reclaimer().flush(int(self.clock()))
+        """Remove reclaimed leases past hold-reclaimed-time (a Deferred
+        with an SQL lease database)."""
+        return self._on_worker(self._reclaimer().flush, int(self.clock()))
 
     def lease_file_cleanup(self):
         """Rotate the live file and compact in a thread (never on the
@@ -220,3 +367,13 @@ class Dhcp4Server:
 
         self.lease_file.rotate_for_lfc()
         return deferToThread(run_lfc, self.lease_file.path)
+
+
+class _NoNetworkState:
+    """Stands in when the server was built without a NetworkState."""
+
+    def disable_service(self, origin: str) -> None:
+        pass
+
+    def enable_service(self, origin: str) -> None:
+        pass

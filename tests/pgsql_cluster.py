@@ -24,7 +24,9 @@ modules ask for it lazily in ``setUp`` and skip with the reason in
 :data:`UNAVAILABLE` when PostgreSQL's server programs or ``kea-admin`` are
 missing.
 
-Run by tests/test_pgsql.py.
+Run by tests/test_pgsql.py and tests/test_pgsql_server.py (which also
+stops a cluster of its own mid-run and starts it again: :meth:`PgCluster.pause`
+/ :meth:`PgCluster.resume`).
 """
 
 from __future__ import annotations
@@ -176,31 +178,47 @@ class PgCluster:
         return self
 
     def _start_server(self, data: str) -> None:
-        log_path = os.path.join(self.directory, "server.log")
         for port in PORTS:
             if not _port_free(port):
                 continue
-            argv = self._as_owner([
-                find_program("postgres"), "-D", data,
-                "-c", "listen_addresses=127.0.0.1", "-c", f"port={port}",
-                "-c", f"unix_socket_directories={self.directory}",
-                "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-                "-c", "max_connections=40", "-c", "shared_buffers=16MB",
-                # Kea writes expire as local-time text without a zone and
-                # relies on the server's zone matching its own: pin both
-                # (the tests run Kea with TZ=UTC).
-                "-c", "timezone=UTC",
-            ], pdeathsig=True)
-            self._log = open(log_path, "ab")
-            self.process = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, cwd=self.directory)
-            self.port = port
-            if self._wait_ready():
+            if self._launch(data, port):
                 return
             # Lost a race for the port (or another failure): try the next one.
             self._stop_process()
         raise RuntimeError("could not start PostgreSQL on any port of %s-%s:\n%s"
                            % (PORTS[0], PORTS[-1], self.server_log()))
+
+    def pause(self) -> None:
+        """Stop the server (fast shutdown: every committed transaction is
+        on disk) and keep its data directory and port, for :meth:`resume`."""
+        self._stop_process()
+
+    def resume(self) -> None:
+        """Start a paused server again on the same port and data."""
+        if self.running:
+            return
+        if not self._launch(os.path.join(self.directory, "data"), self.port):
+            self._stop_process()
+            raise RuntimeError("PostgreSQL did not start again on port %s:\n%s" % (self.port, self.server_log()))
+
+    def _launch(self, data: str, port: int) -> bool:
+        log_path = os.path.join(self.directory, "server.log")
+        argv = self._as_owner([
+            find_program("postgres"), "-D", data,
+            "-c", "listen_addresses=127.0.0.1", "-c", f"port={port}",
+            "-c", f"unix_socket_directories={self.directory}",
+            "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+            "-c", "max_connections=40", "-c", "shared_buffers=16MB",
+            # Kea writes expire as local-time text without a zone and
+            # relies on the server's zone matching its own: pin both
+            # (the tests run Kea with TZ=UTC).
+            "-c", "timezone=UTC",
+        ], pdeathsig=True)
+        self._log = open(log_path, "ab")
+        self.process = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, cwd=self.directory)
+        self.port = port
+        return self._wait_ready()
 
     def _wait_ready(self) -> bool:
         import psycopg

@@ -193,18 +193,18 @@ class TwistdCommandTests(SynchronousTestCase):
 
 class RunnableTests(SynchronousTestCase):
     def test_sql_lease_database_refused_at_start(self):
-        """-t accepts a PostgreSQL lease database (as Kea -t does), -c refuses
-        to start on it with a clear error."""
+        """-t accepts a MySQL lease database (as Kea -t does), -c refuses to
+        start on it with a clear error (PostgreSQL is supported)."""
         path = self.mktemp()
         with open(path, "w") as f:
-            f.write('{"Dhcp4": {"lease-database": {"type": "postgresql", "name": "kea"}}}')
+            f.write('{"Dhcp4": {"lease-database": {"type": "mysql", "name": "kea"}}}')
         check = RecordingOptions()
         check.parseOptions(["-t", path])
         self.assertEqual(check.exit_code, 0)
         run = RecordingOptions()
         run.parseOptions(["-c", path])
         self.assertEqual(run.exit_code, 1)
-        self.assertIn("lease database type 'postgresql' is not supported by kea_twisted yet",
+        self.assertIn("lease database type 'mysql' is not supported by kea_twisted yet",
                       run.stderr.getvalue())
 
     def test_unavailable_features_warned(self):

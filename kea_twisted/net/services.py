@@ -29,6 +29,7 @@ from zope.interface import implementer
 from kea_twisted.config.errors import ConfigError
 from kea_twisted.config_commands import IConfigController
 from kea_twisted.hooks import HookLoadError, IServerContext
+from kea_twisted.pgsql import DbOpenError
 from kea_twisted.logs import daemon_observer, kea_logger, logger_specs
 
 __all__ = ["Dhcp4Service", "ServiceContext"]
@@ -130,6 +131,7 @@ class Dhcp4Service(service.Service):
         self.context = ServiceContext(self)
         self.hooks = None
         self._status = None
+        self._start_failed = False
         self.commands = self.command_table()
 
     # -- lifecycle ------------------------------------------------------
@@ -137,15 +139,26 @@ class Dhcp4Service(service.Service):
     def privilegedStartService(self) -> None:
         self._configure_logging(self.config)
         self.hooks = self._load_hooks(self.config)
-        self.server = self._new_server(self.config)
+        try:
+            self.server = self._new_server(self.config)
+        except DbOpenError as e:
+            # Kea: the configuration fails, then the server does not start.
+            log.error("{msgid} configuration failed: Unable to open database: {reason}",
+                      msgid="DHCP4_CONFIG_LOAD_FAIL", reason=str(e))
+            log.error("{msgid} initialization failed", msgid="DHCP4_INIT_FAIL")
+            self._start_failed = True
+            self._db_shutdown(1)
+            return
         self._open_sockets()
         self._open_control_socket(self.config)
         self._configured()
         super().privilegedStartService()
 
     def startService(self) -> None:
-        if self.server is None:
+        if self.server is None and not self._start_failed:
             self.privilegedStartService()
+        if self._start_failed:
+            return
         super().startService()
         self._arm_all()
         if self._install_signal_handlers:
@@ -157,6 +170,8 @@ class Dhcp4Service(service.Service):
         super().stopService()
         self._cancel_all()
         self._unload_hooks()
+        # dhcp-disable max-period timers (HA sync's among them) die with us.
+        self.network_state.stop()
         if self._install_signal_handlers and getattr(self, "_previous_sighup", None) is not None:
             signal.signal(signal.SIGHUP, self._previous_sighup)
         d = self._close_sockets()
@@ -173,13 +188,20 @@ class Dhcp4Service(service.Service):
         server = self._server_factory(
             config, clock=self.reactor.seconds, server_port=self.server_port,
             client_port=self.client_port, stats=self.stats, network_state=self.network_state,
-            hooks=self.hooks, fresh_statistics=fresh_statistics,
+            hooks=self.hooks, fresh_statistics=fresh_statistics, reactor=self.reactor,
+            shutdown=self._db_shutdown,
         )
         server.start()
         self.commit_time = self.reactor.seconds()
         if self._status is not None:
             self._status.last_commit_time = self.commit_time
         return server
+
+    def _db_shutdown(self, status: int) -> None:
+        """The lease database is lost for good (``on-fail``), or could not
+        be opened at start: stop with ``status``, as Kea exits."""
+        self.exit_status = status
+        self.reactor.callLater(0, self.reactor.stop)
 
     # -- hook libraries ----------------------------------------------------
 
@@ -278,8 +300,8 @@ class Dhcp4Service(service.Service):
                 return answer(RESULT_ERROR, "Missing mandatory 'remove' parameter.")
             if not isinstance(arguments["remove"], bool):
                 return answer(RESULT_ERROR, "'remove' parameter expected to be a boolean.")
-            self.server.reclaim(remove=arguments["remove"])
-            return answer(RESULT_SUCCESS, "Reclamation of expired leases is complete.")
+            done = maybeDeferred(self.server.reclaim, remove=arguments["remove"])
+            return done.addCallback(lambda _: answer(RESULT_SUCCESS, "Reclamation of expired leases is complete."))
 
         def server_tag_get(command):
             return answer(RESULT_SUCCESS, arguments={"server-tag": getattr(self.config, "server_tag", "") or ""})
@@ -346,7 +368,9 @@ class Dhcp4Service(service.Service):
 
     def _open_sockets(self) -> None:
         self.sockets = self._sockets_factory(
-            self.reactor, self.config.interfaces_config, self.server.engine, self.server_port
+            self.reactor, self.config.interfaces_config,
+            # A database-backed server hands packets to its worker thread.
+            getattr(self.server, "packet_handler", None) or self.server.engine, self.server_port
         )
         self.server.set_socket_addresses(self.sockets.addresses())
         finished = getattr(self.sockets, "finished", None)
@@ -448,7 +472,18 @@ class Dhcp4Service(service.Service):
                 config_in_force, ok = config, True
             self.config = config_in_force
             self._configure_logging(config_in_force)
-            self.server = self._new_server(config_in_force, fresh_statistics=False)
+            try:
+                self.server = self._new_server(config_in_force, fresh_statistics=False)
+            except DbOpenError as e:
+                if config_in_force is old_config:
+                    raise
+                log.error("{msgid} configuration failed: Unable to open database: {reason}",
+                          msgid="DHCP4_CONFIG_LOAD_FAIL", reason=str(e))
+                ok = False
+                self.config = config_in_force = old_config
+                self.hooks = self._load_hooks(old_config, previous=self.hooks)
+                self._configure_logging(old_config)
+                self.server = self._new_server(old_config, fresh_statistics=False)
             self._open_sockets()
             self._arm_all()
             self._configured()
