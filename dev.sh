@@ -108,11 +108,36 @@ run_realclients() {
         echo "real clients skipped: dhclient/udhcpc not installed (isc-dhcp-client, udhcpc)" | tee "$log"
         return 0
     fi
+    # single: kea_twisted alone; ha / ha-tls: a kea_twisted pair, then
+    # kea_twisted beside real Kea 2.2 in each role, each stopped in turn.
+    local kt='twistd -n --pidfile= kea4 -c {config}' kea='kea-dhcp4 -c {config}'
+    local rc=0 passed=0 failed=0 one p f
+    one=$(mktemp)
+    run_one() {
+        echo "--- realclients $*" | tee -a "$log"
+        PATH="$PWD/$venv/bin:$PATH" timeout 600 python3 "$script" "$@" 2>&1 | tee "$one" >> "$log"
+        local r=${PIPESTATUS[0]}
+        read -r p f < <(closing_counts "$one" "$r")
+        tail -1 "$one"
+        passed=$(( passed + p )); failed=$(( failed + f ))
+        [ "$r" = 0 ] || rc=1
+    }
+    : > "$log"
     set +e
-    PATH="$PWD/$venv/bin:$PATH" timeout 600 python3 "$script" --scenario single \
-        --server 'twistd -n --pidfile= kea4 -c {config}' 2>&1 | tee "$log"
-    local rc=${PIPESTATUS[0]}
+    run_one --scenario single --server "$kt"
+    run_one --scenario ha --server "$kt" --server2 "$kt"
+    run_one --scenario ha-tls --server "$kt" --server2 "$kt"
+    if command -v kea-dhcp4 >/dev/null; then
+        run_one --scenario ha --server "$kt" --server2 "$kea"
+        run_one --scenario ha-tls --server "$kt" --server2 "$kea"
+        run_one --scenario ha-tls --server "$kea" --server2 "$kt"
+        run_one --scenario ha-tls --stop 1 --server "$kea" --server2 "$kt"
+    else
+        echo "real clients with real Kea as HA partner skipped: kea-dhcp4 not installed" | tee -a "$log"
+    fi
     set -e
+    rm -f "$one"
+    echo "$passed passed, $failed failed" >> "$log"
     return "$rc"
 }
 
