@@ -34,6 +34,7 @@ from kea_twisted.hostnames import FqdnError
 from kea_twisted.datagrams import Arrival, Drop, IPacketHandler, Reply
 from kea_twisted.hooks import DEFAULT_PARKED_PACKET_LIMIT, NextStep, ParkingLotFull
 from kea_twisted.logs import kea_logger
+from kea_twisted.options import parse_suboptions as _parse_suboptions
 from kea_twisted.packet import HEADER_LEN, MalformedPacket, Packet4, decode, encode
 from kea_twisted.selection import selector_for
 
@@ -88,6 +89,24 @@ class _Answer:
     silence: str = ""
 
 
+def _requested_option(query: Packet4) -> Optional[bytes]:
+    """Option 50's address bytes as Kea reads them: the first 4 (decoding
+    refused fewer); none when the option came in several instances (Kea
+    keeps a fused option untyped and finds no address in it)."""
+    if 50 in query.fused:
+        return None
+    opt50 = query.options.get(50)
+    return opt50[:4] if opt50 is not None else None
+
+
+def _repacked_rai(rai: bytes) -> bytes:
+    """Option 82 as Kea echoes it: re-packed from the sub-options it could
+    parse, in code order (its option collection is ordered by code); an
+    overrunning sub-option and what follows are left out."""
+    suboptions = sorted(_parse_suboptions(rai), key=lambda item: item[0])
+    return b"".join(bytes((code, len(payload))) + payload for code, payload in suboptions)
+
+
 def _drive(pipeline, value=None, failure: Optional[Failure] = None):
     """Run a pipeline generator.  It yields what it waits for: a plain value
     comes straight back (the hot path stays synchronous); a Deferred (a
@@ -115,6 +134,27 @@ def _label(query: Packet4) -> str:
     return f"[hwtype={query.htype} {query.hwaddr_text}], cid=[{cid_text}], tid={query.xid:#x}"
 
 
+class _Label:
+    """:func:`_label` worked out only when a log line is written: most
+    debug lines are turned off, and the gate in kea_twisted.logs drops them
+    before anything is formatted."""
+
+    __slots__ = ("query",)
+
+    def __init__(self, query: Packet4):
+        self.query = query
+
+    def __str__(self) -> str:
+        return _label(self.query)
+
+    def __format__(self, spec: str) -> str:
+        return format(_label(self.query), spec)
+
+
+def _no_stat(name: str, value: int = 1) -> None:
+    pass
+
+
 @implementer(IPacketHandler)
 class Dhcp4Engine:
     """Kea's DHCPv4 server logic over one runtime configuration.
@@ -138,14 +178,10 @@ class Dhcp4Engine:
         self.server_port = server_port
         self.client_port = client_port
         self.network_state = network_state
+        #: ``(name, delta=1)``: Kea's ``StatsMgr::addValue``, bound once.
+        self._stat: Callable[..., None] = stats.add_value if stats is not None else _no_stat
         if stats is not None:
             runtime.allocator.on_stat = self._stat
-
-    # -- statistics ----------------------------------------------------
-
-    def _stat(self, name: str, value: int = 1) -> None:
-        if self.stats is not None:
-            self.stats.add_value(name, value)
 
     # -- entry point -----------------------------------------------------
 
@@ -204,14 +240,14 @@ class Dhcp4Engine:
             except _Dropped as d:
                 if d.counted:
                     self._stat("pkt4-receive-drop")
-                bad_packet_log.debug("{msgid} {label}: {reason}", msgid=d.msgid, label=_label(query),
+                bad_packet_log.debug("{msgid} {label}: {reason}", msgid=d.msgid, label=_Label(query),
                                      reason=d.reason, debuglevel=40)
                 return Drop(d.msgid)
             except Exception:
                 # Kea: any exception while processing drops the packet (_0007).
                 self._stat("pkt4-receive-drop")
                 bad_packet_log.failure("{msgid} {label}: exception processing packet",
-                                       msgid="DHCP4_PACKET_DROP_0007", label=_label(query))
+                                       msgid="DHCP4_PACKET_DROP_0007", label=_Label(query))
                 return Drop("DHCP4_PACKET_DROP_0007")
         finally:
             if handle is not None:
@@ -270,7 +306,7 @@ class Dhcp4Engine:
             query = handle.arguments.get("query4", query)
             if step is _SKIP or step is _DROP:
                 dhcp4_log.debug("{msgid} {label}: callouts dropped the packet", msgid="DHCP4_HOOK_PACKET_RCVD_SKIP",
-                                label=_label(query), debuglevel=50)
+                                label=_Label(query), debuglevel=50)
                 return Drop("DHCP4_HOOK_PACKET_RCVD_SKIP")
         if "DROP" in classes:
             raise _Dropped("DHCP4_PACKET_DROP_0010", "in DROP class")
@@ -309,18 +345,18 @@ class Dhcp4Engine:
         except ParkingLotFull:
             self._stat("pkt4-receive-drop")
             packet_log.debug("{msgid} parked packet limit {limit} reached, dropping {label}",
-                             msgid="DHCP4_HOOK_LEASES4_PARKING_LOT_FULL", limit=limit, label=_label(query),
+                             msgid="DHCP4_HOOK_LEASES4_PARKING_LOT_FULL", limit=limit, label=_Label(query),
                              debuglevel=40)
             return Drop("DHCP4_HOOK_LEASES4_PARKING_LOT_FULL")
         if step is _PARK:
             dhcp4_log.debug("{msgid} {label}: packet parked by the callouts",
-                            msgid="DHCP4_HOOK_LEASES4_COMMITTED_PARK", label=_label(query), debuglevel=50)
+                            msgid="DHCP4_HOOK_LEASES4_COMMITTED_PARK", label=_Label(query), debuglevel=50)
             if not (yield released):
                 return Drop("DHCP4_HOOK_LEASES4_COMMITTED_DROP")
             return None
         if step is _DROP:
             dhcp4_log.debug("{msgid} {label}: callouts dropped the response",
-                            msgid="DHCP4_HOOK_LEASES4_COMMITTED_DROP", label=_label(query), debuglevel=40)
+                            msgid="DHCP4_HOOK_LEASES4_COMMITTED_DROP", label=_Label(query), debuglevel=40)
             return Drop("DHCP4_HOOK_LEASES4_COMMITTED_DROP")
         return None
 
@@ -334,7 +370,7 @@ class Dhcp4Engine:
                                          subnet4=answer.subnet)
             if step is _DROP:
                 dhcp4_log.debug("{msgid} {label}: callouts dropped the response",
-                                msgid="DHCP4_HOOK_PACKET_SEND_DROP", label=_label(query), debuglevel=40)
+                                msgid="DHCP4_HOOK_PACKET_SEND_DROP", label=_Label(query), debuglevel=40)
                 return Drop("DHCP4_HOOK_PACKET_SEND_DROP")
             skip_pack = step is _SKIP
         if not skip_pack:
@@ -343,7 +379,7 @@ class Dhcp4Engine:
             step = yield self._call_hook("buffer4_send", handle, response4=reply)
             if step is _SKIP or step is _DROP:
                 dhcp4_log.debug("{msgid} {label}: callouts dropped the response",
-                                msgid="DHCP4_HOOK_BUFFER_SEND_SKIP", label=_label(query), debuglevel=50)
+                                msgid="DHCP4_HOOK_BUFFER_SEND_SKIP", label=_Label(query), debuglevel=50)
                 return Drop("DHCP4_HOOK_BUFFER_SEND_SKIP")
             reply = handle.arguments.get("response4", reply)
         return self._sent(query, reply, route, arrival)
@@ -402,7 +438,9 @@ class Dhcp4Engine:
             options[61] = cid
         rai = query.options.get(82)
         if rai:
-            options[82] = rai
+            echoed = _repacked_rai(rai)
+            if echoed:
+                options[82] = echoed
         sel = query.options.get(118)
         if sel is not None:
             options[118] = sel
@@ -439,7 +477,7 @@ class Dhcp4Engine:
         if stat:
             self._stat(stat)
         packet_log.debug("{msgid} {label}: trying to send packet {type} (type {mtype}) from {src}:{sport} to {dst}:{dport} on interface {iface}",
-                         msgid="DHCP4_PACKET_SEND", label=_label(query), type=_TYPE_NAMES.get(mtype, mtype),
+                         msgid="DHCP4_PACKET_SEND", label=_Label(query), type=_TYPE_NAMES.get(mtype, mtype),
                          mtype=mtype, src=route.source_addr, sport=route.source_port, dst=route.dest_addr,
                          dport=route.dest_port, iface=arrival.iface, debuglevel=40)
         return Reply(data=reply.raw, dest_addr=route.dest_addr, dest_port=route.dest_port,
@@ -447,7 +485,7 @@ class Dhcp4Engine:
 
     def _nak(self, query: Packet4, subnet=None, old_lease=None) -> "_Answer":
         reply = self._reply_base(query, DHCPNAK)
-        packet_log.debug("{msgid} {label}: NAK", msgid="DHCP4_PACKET_NAK_0001", label=_label(query),
+        packet_log.debug("{msgid} {label}: NAK", msgid="DHCP4_PACKET_NAK_0001", label=_Label(query),
                          debuglevel=45)
         return _Answer(reply, subnet)
 
@@ -482,7 +520,7 @@ class Dhcp4Engine:
         rt = self.runtime
         client_id = self._client_id(query)
         self._check_identity(query, client_id)
-        opt50 = query.options.get(50)
+        opt50 = _requested_option(query)
         has_server_id = 54 in query.options
         if has_server_id:
             requested = IPv4Address(opt50) if opt50 is not None else (query.ciaddr if query.ciaddr != ZERO else None)
@@ -527,7 +565,7 @@ class Dhcp4Engine:
             return self._nak(query, subnet)
         lease = self._fill_lease_reply(query, reply, result, classes, host, names, ctx)
         lease_log.info("{msgid} {label}: lease {addr} has been allocated for {lft} seconds",
-                       msgid="DHCP4_LEASE_ALLOC", label=_label(query), addr=result.lease.address,
+                       msgid="DHCP4_LEASE_ALLOC", label=_Label(query), addr=result.lease.address,
                        lft=result.lease.valid_lifetime)
         # leases4_committed: the new lease unless reused from the cache (not
         # committed), the old one when the client moved (dhcp4_srv.cc).
@@ -556,9 +594,9 @@ class Dhcp4Engine:
             raise _Dropped("DHCP4_PACKET_DROP_0001", f"bad client FQDN: {e}")
 
     def _requested_address(self, query: Packet4) -> Optional[IPv4Address]:
-        opt50 = query.options.get(50)
-        if opt50 is not None and len(opt50) >= 4:
-            return IPv4Address(opt50[:4])
+        opt50 = _requested_option(query)
+        if opt50 is not None:
+            return IPv4Address(opt50)
         if query.ciaddr != ZERO:
             return query.ciaddr
         return None
@@ -638,12 +676,12 @@ class Dhcp4Engine:
         lease = rt.store.get_lease4(query.ciaddr)
         if lease is None:
             lease_log.debug("{msgid} {label}: release of unknown address {addr}",
-                            msgid="DHCP4_RELEASE_FAIL_NO_LEASE", label=_label(query),
+                            msgid="DHCP4_RELEASE_FAIL_NO_LEASE", label=_Label(query),
                             addr=query.ciaddr, debuglevel=40)
             return silence
         if not lease.belongs_to(client_id, query.chaddr):
             lease_log.debug("{msgid} {label}: release of {addr} by another client",
-                            msgid="DHCP4_RELEASE_FAIL_WRONG_CLIENT", label=_label(query),
+                            msgid="DHCP4_RELEASE_FAIL_WRONG_CLIENT", label=_Label(query),
                             addr=query.ciaddr, debuglevel=40)
             return silence
         if self._hooked("lease4_release"):
@@ -651,12 +689,12 @@ class Dhcp4Engine:
             if step is _SKIP or step is _DROP:
                 # The callouts own the lease now: Kea neither deletes it nor counts.
                 dhcp4_log.debug("{msgid} {label}: lease release skipped by the callouts",
-                                msgid="DHCP4_HOOK_LEASE4_RELEASE_SKIP", label=_label(query), debuglevel=50)
+                                msgid="DHCP4_HOOK_LEASE4_RELEASE_SKIP", label=_Label(query), debuglevel=50)
                 return silence
         if rt.store.delete_lease(lease):
             self._stat(f"subnet[{lease.subnet_id}].assigned-addresses", -1)
             lease_log.info("{msgid} {label}: address {addr} was released properly.",
-                           msgid="DHCP4_RELEASE", label=_label(query), addr=lease.address)
+                           msgid="DHCP4_RELEASE", label=_Label(query), addr=lease.address)
             return _Answer(None, silence="release", deleted=(lease,))
         return silence
 
@@ -665,6 +703,10 @@ class Dhcp4Engine:
     def _decline(self, query: Packet4, classes: List[str], now: int, handle):
         rt = self.runtime
         silence = _Answer(None, silence="decline")
+        if 50 in query.fused:
+            # Kea cannot read an address from an untyped (fused) option 50
+            # and throws: dropped and counted.
+            raise _Dropped("DHCP4_PACKET_DROP_0007", "DECLINE with a fused requested address")
         opt50 = query.options.get(50)
         if opt50 is None:
             raise _Dropped("DHCP4_PACKET_DROP_0007", "DECLINE without requested address")
@@ -673,11 +715,11 @@ class Dhcp4Engine:
         client_id = query.options.get(61)
         if lease is None:
             lease_log.warn("{msgid} {label}: decline of unknown address {addr}",
-                           msgid="DHCP4_DECLINE_LEASE_NOT_FOUND", label=_label(query), addr=address)
+                           msgid="DHCP4_DECLINE_LEASE_NOT_FOUND", label=_Label(query), addr=address)
             return silence
         if not lease.belongs_to(client_id, query.chaddr):
             lease_log.warn("{msgid} {label}: decline of {addr} by another client",
-                           msgid="DHCP4_DECLINE_LEASE_MISMATCH", label=_label(query), addr=address)
+                           msgid="DHCP4_DECLINE_LEASE_MISMATCH", label=_Label(query), addr=address)
             return silence
         declined = replace(
             lease, hwaddr=b"", client_id=None, hostname="", fqdn_fwd=False, fqdn_rev=False,
@@ -687,13 +729,13 @@ class Dhcp4Engine:
             step = yield self._call_hook("lease4_decline", handle, query4=query, lease4=declined)
             if step is _SKIP or step is _DROP:
                 dhcp4_log.debug("{msgid} {label}: lease decline skipped by the callouts",
-                                msgid="DHCP4_HOOK_DECLINE_SKIP", label=_label(query), debuglevel=50)
+                                msgid="DHCP4_HOOK_DECLINE_SKIP", label=_Label(query), debuglevel=50)
                 return silence
         rt.store.update_lease(declined)
         self._stat(f"subnet[{lease.subnet_id}].declined-addresses")
         self._stat("declined-addresses")
         lease_log.info("{msgid} {label}: lease {addr} has been moved to the declined state for {secs} seconds",
-                       msgid="DHCP4_DECLINE_LEASE", label=_label(query), addr=address,
+                       msgid="DHCP4_DECLINE_LEASE", label=_Label(query), addr=address,
                        secs=rt.decline_probation_period)
         # Kea hands the declined lease to leases4_committed as a new lease.
         return _Answer(None, silence="decline", leases=(declined,))

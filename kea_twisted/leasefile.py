@@ -63,7 +63,9 @@ process) refuses the load.
 Appending: each row is written with one ``write(2)`` before :meth:`append`
 returns — Kea's ``std::endl`` flush, no fsync.  ``flush_each_row=False``
 groups rows until :meth:`LeaseFile.flush`, which the caller must run before
-any reply leaves.
+any reply leaves.  Opening a file whose last row was torn (a crash mid-write,
+a full disk) first ends that line, so the next row is not glued to the
+fragment (a deliberate difference: Kea 2.2 appends blindly and loses it).
 
 LFC: at the timer, :meth:`LeaseFile.rotate_for_lfc` renames ``<file>`` to
 ``<file>.1`` and reopens a fresh ``<file>`` (unless ``.completed`` or ``.1``
@@ -73,7 +75,7 @@ equivalent of ``kea-lfc -4 -x <file>.2 -i <file>.1 -o <file>.output -f
 the real ``kea-lfc`` is spawned with :meth:`LeaseFile.lfc_command`.
 :func:`compact` is its pure core over the files' bytes.
 
-Tests: tests/test_leasefile.py
+Tests: tests/test_leasefile.py, tests/test_crash_durability.py
 """
 
 from __future__ import annotations
@@ -697,10 +699,16 @@ class LeaseFile:
         except OSError as e:
             raise LeaseFileError(f"unable to open '{self.path}': {e.strerror}") from None
         try:
-            if os.fstat(fd).st_size == 0:
+            size = os.fstat(fd).st_size
+            if size == 0:
                 _write_all(fd, _encode(HEADER + "\n"))
             else:
                 parse_header(_first_line(self.path))
+                if _last_byte(self.path, size) != b"\n":
+                    # A row torn by a crash or a full disk: end its line, or
+                    # the next row would be glued to it and lost on load
+                    # (Kea 2.2 appends blindly).
+                    _write_all(fd, b"\n")
         except BaseException:
             os.close(fd)
             raise
@@ -786,6 +794,12 @@ class LeaseFile:
         p = self.paths
         return [binary, "-4", "-x", p["previous"], "-i", p["input"], "-o", p["output"],
                 "-f", p["finish"], "-p", p["pid"], "-c", config]
+
+
+def _last_byte(path: str, size: int) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(size - 1)
+        return f.read(1)
 
 
 def _first_line(path: str) -> str:

@@ -30,7 +30,8 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, IO, List, Optional, Sequence, Tuple
+from functools import lru_cache
+from typing import Any, Callable, Dict, IO, List, Optional, Sequence, Tuple
 
 from twisted.logger import ILogObserver, LogLevel, Logger, formatEvent
 from zope.interface import implementer
@@ -44,6 +45,10 @@ __all__ = [
     "DBG_TRACE_DETAIL",
     "DBG_TRACE_DETAIL_DATA",
     "kea_logger",
+    "KeaLogger",
+    "gate_emission",
+    "enabled",
+    "compile_pattern",
     "OutputSpec",
     "LoggerSpec",
     "KeaLogObserver",
@@ -83,7 +88,23 @@ _LEVEL_TO_SEVERITY = {
 }
 
 
-def kea_logger(name: str) -> Logger:
+class KeaLogger(Logger):
+    """A Twisted ``Logger`` that asks the process's Kea log observer (once
+    one is installed with :func:`gate_emission`) whether an event would be
+    written before building and publishing it: a debug line that the
+    configuration turns off then costs a dictionary lookup, not an event
+    passed through the publisher and discarded by the observer.  Failures
+    are always emitted."""
+
+    def emit(self, level: LogLevel, format: Optional[str] = None, **kwargs: object) -> None:
+        gate = _gate
+        if (gate is not None and "log_failure" not in kwargs
+                and not gate.wants(self.namespace, level, kwargs.get("debuglevel", 0))):  # type: ignore[arg-type]
+            return
+        Logger.emit(self, level, format, **kwargs)
+
+
+def kea_logger(name: str) -> KeaLogger:
     """A Twisted logger publishing under Kea's logger ``name``.
 
     ``kea_logger("packets")`` and ``kea_logger("kea-dhcp4.packets")`` are the
@@ -91,7 +112,27 @@ def kea_logger(name: str) -> Logger:
     """
     if name != ROOT_LOGGER and not name.startswith(ROOT_LOGGER + "."):
         name = f"{ROOT_LOGGER}.{name}"
-    return Logger(namespace=name)
+    return KeaLogger(namespace=name)
+
+
+_gate: Optional["KeaLogObserver"] = None
+
+
+def gate_emission(observer: Optional["KeaLogObserver"]) -> None:
+    """Declare ``observer`` the process's only log destination: from then
+    on :class:`KeaLogger` skips events it would not write (None: emit
+    everything again).  Only for a daemon whose observer is the one that
+    matters (twistd's ``--logger``): a test watching the global publisher
+    would miss what the gate holds back."""
+    global _gate
+    _gate = observer
+
+
+def enabled(logger: Logger, level: LogLevel, debuglevel: int = 0) -> bool:
+    """Whether ``logger`` would write an event of ``level`` (and debug
+    level) now; for call sites whose arguments are costly to compute."""
+    gate = _gate
+    return gate is None or gate.wants(logger.namespace, level, debuglevel)
 
 
 @dataclass(frozen=True)
@@ -135,36 +176,80 @@ def format_pattern(
     ``%t`` thread id, ``%m`` message, ``%n`` newline, ``%%``; a ``-`` flag
     and a width pad like printf.
     """
+    return compile_pattern(pattern)(when, severity, logger, message, pid, thread)
 
-    def render(match: "re.Match[str]") -> str:
+
+class _Clock:
+    """``%D{fmt}``/``%d{fmt}``: strftime once per second (a log line per
+    lease is the common case at INFO), the milliseconds added per line."""
+
+    __slots__ = ("parts", "local", "second", "texts")
+
+    def __init__(self, fmt: str, local: bool):
+        self.parts = fmt.split("%q")
+        self.local = local
+        self.second: Optional[int] = None
+        self.texts: List[str] = []
+
+    def __call__(self, when: float) -> str:
+        second = int(when // 1)
+        if second != self.second:
+            tm = time.localtime(when) if self.local else time.gmtime(when)
+            self.texts = [time.strftime(part, tm) if part else "" for part in self.parts]
+            self.second = second
+        if len(self.texts) == 1:
+            return self.texts[0]
+        return f"{int((when % 1) * 1000):03d}".join(self.texts)
+
+
+@lru_cache(maxsize=64)
+def compile_pattern(pattern: str) -> Callable[[float, str, str, str, int, int], str]:
+    """A pattern turned once into a function ``(when, severity, logger,
+    message, pid, thread) -> line`` (what :func:`format_pattern` renders)."""
+    pieces: List[Any] = []  # str (literal) or (field, width, left) / (clock, width, left)
+    pos = 0
+    for match in _PATTERN_TOKEN.finditer(pattern):
+        if match.start() > pos:
+            pieces.append(pattern[pos:match.start()])
+        pos = match.end()
         left, width, conv, arg = match.groups()
         if conv == "%":
-            text = "%"
+            field_: Any = "%"
         elif conv in "Dd":
-            fmt = (arg or "{%Y-%m-%d %H:%M:%S,%q}")[1:-1]
-            tm = time.localtime(when) if conv == "D" else time.gmtime(when)
-            millis = f"{int((when % 1) * 1000):03d}"
-            text = time.strftime(fmt.replace("%q", millis), tm)
-        elif conv == "p":
-            text = severity
-        elif conv == "c":
-            text = logger
-        elif conv == "i":
-            text = str(pid)
-        elif conv == "t":
-            text = str(thread)
-        elif conv == "m":
-            text = message
+            field_ = _Clock((arg or "{%Y-%m-%d %H:%M:%S,%q}")[1:-1], conv == "D")
+        elif conv in "picmt":
+            field_ = "picmt".index(conv)
         elif conv == "n":
-            text = "\n"
+            field_ = "\n"
         else:
-            return match.group(0)
-        if width:
-            n = int(width)
-            text = text.ljust(n) if left else text.rjust(n)
-        return text
+            pieces.append(match.group(0))
+            continue
+        if isinstance(field_, str) and not width:
+            pieces.append(field_)
+        else:
+            pieces.append((field_, int(width) if width else 0, bool(left)))
+    if pos < len(pattern):
+        pieces.append(pattern[pos:])
 
-    return _PATTERN_TOKEN.sub(render, pattern)
+    def render(when: float, severity: str, logger: str, message: str, pid: int, thread: int) -> str:
+        out = []
+        for piece in pieces:
+            if piece.__class__ is str:
+                out.append(piece)
+                continue
+            field_, width, left = piece
+            if field_.__class__ is int:
+                text = (severity, str(pid), logger, message, str(thread))[field_]
+            elif field_.__class__ is str:
+                text = field_
+            else:
+                text = field_(when)
+            if width:
+                text = text.ljust(width) if left else text.rjust(width)
+            out.append(text)
+        return "".join(out)
+
+    return render
 
 
 class _Sink:
@@ -186,6 +271,7 @@ class _Sink:
             self._opener = opener
             self._file = opener(out, "a")
             self.pattern = spec.pattern or DEFAULT_FILE_PATTERN
+        self.render = compile_pattern(self.pattern)
 
     def write(self, line: str, severity: str) -> None:
         if self._stream is not None:
@@ -263,6 +349,7 @@ class KeaLogObserver:
         self._sinks: Dict[str, List[_Sink]] = {}
         self._buffer: List[dict] = []
         self._buffer_limit = buffer_limit
+        self._limits_cache: Dict[str, Tuple[str, int, int]] = {}
 
     def configure(self, loggers: Sequence[LoggerSpec]) -> None:
         """Apply a (new) ``loggers`` list and flush buffered events.
@@ -276,6 +363,7 @@ class KeaLogObserver:
         specs = {spec.name: spec for spec in loggers}
         specs.setdefault(ROOT_LOGGER, LoggerSpec(ROOT_LOGGER))
         self._specs = specs
+        self._limits_cache = {}
         self._sinks = {
             name: [_Sink(out, self._streams, self._opener) for out in spec.output_options]
             for name, spec in specs.items()
@@ -303,6 +391,30 @@ class KeaLogObserver:
                 return ROOT_LOGGER, self._specs[ROOT_LOGGER]
             probe = probe.rsplit(".", 1)[0]
 
+    def _limits(self, namespace: str) -> Tuple[str, int, int]:
+        """``(configured logger, lowest severity rank, debug level)`` for
+        events of ``namespace``, worked out once per configuration."""
+        limits = self._limits_cache.get(namespace)
+        if limits is None:
+            if namespace != ROOT_LOGGER and not namespace.startswith(ROOT_LOGGER + "."):
+                # Twisted's own events (reactor start, ports) go to the root.
+                namespace = ROOT_LOGGER
+            configured, spec = self._spec_for(namespace)
+            limits = (configured, _SEVERITY_RANK.get(spec.severity.upper(), 20), spec.debuglevel)
+            self._limits_cache[namespace] = limits
+        return limits
+
+    def wants(self, namespace: str, level: LogLevel, debuglevel: int = 0) -> bool:
+        """Whether an event of this logger, level and debug level would be
+        written (True until :meth:`configure`: events are buffered then)."""
+        if self._specs is None:
+            return True
+        _configured, lowest, max_debug = self._limits(namespace or ROOT_LOGGER)
+        severity = _LEVEL_TO_SEVERITY.get(level, "INFO")
+        if _SEVERITY_RANK[severity] < lowest:
+            return False
+        return severity != "DEBUG" or debuglevel <= max_debug
+
     def __call__(self, event: dict) -> None:
         if self._specs is None:
             if len(self._buffer) < self._buffer_limit:
@@ -310,35 +422,39 @@ class KeaLogObserver:
             return
         namespace = event.get("log_namespace") or ROOT_LOGGER
         if namespace != ROOT_LOGGER and not namespace.startswith(ROOT_LOGGER + "."):
-            # Twisted's own events (reactor start, ports) go to the root.
             namespace = ROOT_LOGGER
-        configured, spec = self._spec_for(namespace)
+        configured, lowest, max_debug = self._limits(namespace)
         severity = _LEVEL_TO_SEVERITY.get(event.get("log_level"), "INFO")
-        if event.get("log_failure") is not None and severity == "INFO":
+        failure = event.get("log_failure")
+        if failure is not None and severity == "INFO":
             severity = "ERROR"
-        if _SEVERITY_RANK[severity] < _SEVERITY_RANK.get(spec.severity.upper(), 20):
+        if _SEVERITY_RANK[severity] < lowest:
             return
-        if severity == "DEBUG" and int(event.get("debuglevel", 0)) > spec.debuglevel:
+        if severity == "DEBUG" and int(event.get("debuglevel", 0)) > max_debug:
             return
-        message = formatEvent(event)
+        message = _format(event)
         msgid = event.get("msgid")
         if msgid and not message.startswith(msgid):
             message = f"{msgid} {message}"
-        failure = event.get("log_failure")
         if failure is not None:
             message = f"{message}\n{failure.getTraceback()}"
         when = event.get("log_time") or time.time()
+        thread = threading.get_ident()
         for sink in self._sinks.get(configured, ()):
-            line = format_pattern(
-                sink.pattern,
-                when=when,
-                severity=severity,
-                logger=namespace,
-                message=message,
-                pid=self._pid,
-                thread=threading.get_ident(),
-            )
-            sink.write(line, severity)
+            sink.write(sink.render(when, severity, namespace, message, self._pid, thread), severity)
+
+
+def _format(event: dict) -> str:
+    """``formatEvent``; plain ``{name}`` formats (all of ours) through
+    ``str.format_map``, several times cheaper than Twisted's formatter,
+    which handles the rest (``{f()}`` calls, failures to format)."""
+    fmt = event.get("log_format")
+    if fmt is not None and "(" not in fmt:
+        try:
+            return fmt.format_map(event)
+        except Exception:
+            pass
+    return formatEvent(event)
 
 
 # The daemon's one observer: twistd asks for it by name (``--logger``, set
@@ -348,7 +464,9 @@ daemon_observer = KeaLogObserver()
 
 
 def twistd_observer() -> KeaLogObserver:
-    """Log observer factory for ``twistd --logger=kea_twisted.logs.twistd_observer``."""
+    """Log observer factory for ``twistd --logger=kea_twisted.logs.twistd_observer``:
+    the daemon's observer, which then gates emission (:func:`gate_emission`)."""
+    gate_emission(daemon_observer)
     return daemon_observer
 
 

@@ -64,6 +64,7 @@ HEADER_LEN = 236
 _COOKIE_BYTES = struct.pack("!I", MAGIC_COOKIE)
 _HEADER = struct.Struct("!BBBBIHH4s4s4s4s16s64s128s")
 _ZERO = IPv4Address(0)
+_ZERO4 = bytes(4)
 _ZERO16 = bytes(16)
 _ZERO64 = bytes(64)
 _ZERO128 = bytes(128)
@@ -351,12 +352,32 @@ def _decode(data: bytes, definitions: OptionDefinitions) -> Packet4:
 
     return Packet4(
         op=op, htype=htype, hlen=hlen, hops=hops, xid=xid, secs=secs, flags=flags,
-        ciaddr=IPv4Address(ci), yiaddr=IPv4Address(yi), siaddr=IPv4Address(si),
-        giaddr=IPv4Address(gi), chaddr=chaddr[:hlen] if hlen < 16 else chaddr,
+        ciaddr=_address(ci), yiaddr=_address(yi), siaddr=_address(si),
+        giaddr=_address(gi), chaddr=chaddr[:hlen] if hlen < 16 else chaddr,
         sname=sname, file=file_, options=opts,
         fused=frozenset(fused) if fused else frozenset(), length=n,
         options_skipped=skipped,
     )
+
+
+# The header's addresses are mostly 0.0.0.0 and a few relays: IPv4Address
+# values are immutable, so decoded ones are shared (bounded).
+_ADDRESSES: Dict[bytes, IPv4Address] = {bytes(4): _ZERO}
+_ADDRESSES_LIMIT = 4096
+
+
+def _address(packed: bytes) -> IPv4Address:
+    address = _ADDRESSES.get(packed)
+    if address is None:
+        if len(_ADDRESSES) >= _ADDRESSES_LIMIT:
+            _ADDRESSES.clear()
+            _ADDRESSES[bytes(4)] = _ZERO
+        address = _ADDRESSES[packed] = IPv4Address(packed)
+    return address
+
+
+def _packed(address: IPv4Address) -> bytes:
+    return _ZERO4 if address is _ZERO else address.packed
 
 
 def _raw_options(area: bytes) -> List[Tuple[int, bytes]]:
@@ -441,7 +462,7 @@ def encode(packet: Packet4, sort_options: bool = True) -> bytes:
     file_ = p.file if len(p.file) == 128 else p.file[:128].ljust(128, b"\x00")
     head = _HEADER.pack(
         p.op, p.htype, p.hlen if p.hlen < 16 else 16, p.hops, p.xid, p.secs, p.flags,
-        p.ciaddr.packed, p.yiaddr.packed, p.siaddr.packed, p.giaddr.packed,
+        _packed(p.ciaddr), _packed(p.yiaddr), _packed(p.siaddr), _packed(p.giaddr),
         chaddr, sname, file_)
     opts = p.options
     if sort_options:
@@ -455,12 +476,14 @@ def encode(packet: Packet4, sort_options: bool = True) -> bytes:
     else:
         codes = list(opts)
     parts = [head, _COOKIE_BYTES]
+    append = parts.append
     for code in codes:
         payload = opts[code]
-        if len(payload) <= 255:
-            parts.append(bytes((code, len(payload))))
-            parts.append(payload)
+        n = len(payload)
+        if n <= 255:
+            append(bytes((code, n)))
+            append(payload)
         else:
-            parts.append(_option_bytes(code, payload))
-    parts.append(b"\xff")
+            append(_option_bytes(code, payload))
+    append(b"\xff")
     return b"".join(parts)

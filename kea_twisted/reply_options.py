@@ -74,8 +74,34 @@ def select_options(
     :param sources: option sources, highest precedence first (§10.2).
     :param requested: option 55's codes in PRL order.
     :param present: codes already in the reply; never replaced.
+
+    The answer depends only on these, and the sources are the
+    configuration's own mappings, the same objects for every query until
+    the next reconfiguration: answers are remembered per (sources,
+    requested, present), so a run of clients with the same parameter
+    request list costs one dictionary lookup each.
     """
-    taken = set(present)
+    # An empty source adds nothing (and may be a fresh ``{}`` per query).
+    sources = [source for source in sources if source]
+    taken = frozenset(present)
+    requested = bytes(requested) if not isinstance(requested, bytes) else requested
+    key = (tuple(map(id, sources)), requested, taken)
+    hit = _SELECTED.get(key)
+    # The key holds ids only: check that they still name the same objects.
+    if hit is not None and all(a is b for a, b in zip(hit[0], sources)):
+        return dict(hit[1])
+    out = _select(sources, requested, taken)
+    if len(_SELECTED) >= _SELECTED_LIMIT:
+        _SELECTED.clear()
+    _SELECTED[key] = (tuple(sources), out)
+    return dict(out)
+
+
+_SELECTED: Dict[tuple, tuple] = {}
+_SELECTED_LIMIT = 1024
+
+
+def _select(sources: Sequence[OptionSource], requested: Iterable[int], taken) -> Dict[int, bytes]:
     out: Dict[int, bytes] = {}
     for code in _wanted(requested, sources):
         if code in taken or code in out:

@@ -160,3 +160,96 @@ class ObserverTests(SynchronousTestCase):
         self.addCleanup(globalLogPublisher.removeObserver, self.observer)
         logs.kea_logger("dhcp4").info("{msgid} server up", msgid="DHCP4_STARTED")
         self.assertIn("] DHCP4_STARTED server up\n", self.out.getvalue())
+
+
+class _Recorder:
+    def __init__(self):
+        self.events = []
+
+    def __call__(self, event):
+        self.events.append(event)
+
+
+class GateTests(SynchronousTestCase):
+    """KeaLogger asks the gating observer before it publishes (issue 8:
+    no formatting when the level is off)."""
+
+    def setUp(self):
+        self.observer = KeaLogObserver(streams={"stdout": io.StringIO(), "stderr": io.StringIO()}, pid=1)
+        self.seen = _Recorder()
+        globalLogPublisher.addObserver(self.seen)
+        self.addCleanup(globalLogPublisher.removeObserver, self.seen)
+        self.addCleanup(logs.gate_emission, None)
+        self.log = logs.kea_logger("packets")
+
+    def test_no_gate_publishes_everything(self):
+        """Without a gate every event reaches the publisher (tests and
+        embedders keep seeing what they watch)."""
+        self.observer.configure([LoggerSpec("kea-dhcp4", severity="WARN")])
+        self.log.debug("{msgid} x", msgid="A", debuglevel=40)
+        self.assertEqual([e["msgid"] for e in self.seen.events], ["A"])
+
+    def test_gate_holds_back_what_the_observer_drops(self):
+        """With the observer as gate, events below the severity or above the
+        debug level are not published; the others are."""
+        self.observer.configure([LoggerSpec("kea-dhcp4", severity="DEBUG", debuglevel=40),
+                                 LoggerSpec("kea-dhcp4.leases", severity="WARN")])
+        logs.gate_emission(self.observer)
+        self.log.debug("{msgid}", msgid="KEPT", debuglevel=40)
+        self.log.debug("{msgid}", msgid="TOO_DEEP", debuglevel=45)
+        logs.kea_logger("leases").info("{msgid}", msgid="BELOW_WARN")
+        logs.kea_logger("leases").warn("{msgid}", msgid="WARNED")
+        self.assertEqual([e["msgid"] for e in self.seen.events], ["KEPT", "WARNED"])
+        self.assertTrue(logs.enabled(self.log, LogLevel.debug, 40))
+        self.assertFalse(logs.enabled(self.log, LogLevel.debug, 45))
+
+    def test_gate_open_until_configured(self):
+        """Before configuration the observer buffers everything, so the gate
+        lets everything through."""
+        logs.gate_emission(self.observer)
+        self.log.debug("{msgid}", msgid="EARLY", debuglevel=99)
+        self.assertEqual([e["msgid"] for e in self.seen.events], ["EARLY"])
+
+    def test_failures_always_published(self):
+        """A failure is emitted even by a logger turned off entirely."""
+        self.observer.configure([LoggerSpec("kea-dhcp4", severity="NONE")])
+        logs.gate_emission(self.observer)
+        try:
+            1 / 0
+        except ZeroDivisionError:
+            self.log.failure("{msgid}", msgid="BOOM")
+        self.assertEqual([e["msgid"] for e in self.seen.events], ["BOOM"])
+        self.flushLoggedErrors(ZeroDivisionError)
+
+    def test_reconfiguration_moves_the_gate(self):
+        """A new loggers configuration changes what passes at once."""
+        logs.gate_emission(self.observer)
+        self.observer.configure([LoggerSpec("kea-dhcp4", severity="WARN")])
+        self.log.info("{msgid}", msgid="OFF")
+        self.observer.configure([LoggerSpec("kea-dhcp4", severity="INFO")])
+        self.log.info("{msgid}", msgid="ON")
+        self.assertEqual([e["msgid"] for e in self.seen.events], ["ON"])
+
+
+class FastFormattingTests(SynchronousTestCase):
+    def test_compiled_pattern_matches_each_second(self):
+        """The compiled pattern renders milliseconds per line while the
+        rest of the timestamp is worked out once per second."""
+        render = logs.compile_pattern("%D{%S.%q} %m%n")
+        self.assertEqual(render(time.mktime((2025, 1, 1, 0, 0, 7, 0, 0, -1)) + 0.25, "INFO", "l", "a", 1, 2),
+                         "07.250 a\n")
+        self.assertEqual(render(time.mktime((2025, 1, 1, 0, 0, 7, 0, 0, -1)) + 0.5, "INFO", "l", "b", 1, 2),
+                         "07.500 b\n")
+        self.assertEqual(render(time.mktime((2025, 1, 1, 0, 0, 8, 0, 0, -1)), "INFO", "l", "c", 1, 2),
+                         "08.000 c\n")
+
+    def test_twisted_only_formats_still_work(self):
+        """Formats that str.format_map cannot do (Twisted's ``{f()}`` calls)
+        are rendered by Twisted's formatter."""
+        out = io.StringIO()
+        observer = KeaLogObserver(streams={"stdout": out, "stderr": io.StringIO()}, pid=1)
+        observer.configure([])
+        observer(_event("kea-dhcp4.dhcp4", "{msgid} n={n()}", msgid="X", n=lambda: 3))
+        observer(_event("kea-dhcp4.dhcp4", "{msgid} {missing}", msgid="Y"))
+        self.assertIn("] X n=3\n", out.getvalue())
+        self.assertIn("Unable to format event", out.getvalue())

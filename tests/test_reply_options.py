@@ -64,3 +64,24 @@ class VendorTests(SynchronousTestCase):
     def test_nothing_found(self):
         """No sub-option found: no 125 at all."""
         self.assertIsNone(vendor_options([src()], 4491, [2]))
+
+
+class SelectionMemoTests(SynchronousTestCase):
+    """select_options remembers answers per (sources, PRL, present)."""
+
+    def test_same_sources_same_answer_and_a_copy(self):
+        """A repeated question gets an equal answer that the caller may
+        change without changing the next one."""
+        sources = [src(O(3, b"\x0a\0\0\x01"), O(6, b"\x0a\0\0\x02"))]
+        first = select_options(sources, b"\x03\x06", [53, 54])
+        first[99] = b"x"
+        self.assertEqual(select_options(sources, b"\x03\x06", [53, 54]), {3: b"\x0a\0\0\x01", 6: b"\x0a\0\0\x02"})
+
+    def test_new_configuration_new_answer(self):
+        """Other source objects (a reconfiguration) are asked afresh, even
+        with equal keys otherwise; empty sources change nothing."""
+        old = [src(O(3, b"\x01\x01\x01\x01"))]
+        self.assertEqual(select_options(old, [3], []), {3: b"\x01\x01\x01\x01"})
+        new = [{}, src(O(3, b"\x02\x02\x02\x02"))]
+        self.assertEqual(select_options(new, [3], []), {3: b"\x02\x02\x02\x02"})
+        self.assertEqual(select_options([{}] + old, [3], []), {3: b"\x01\x01\x01\x01"})

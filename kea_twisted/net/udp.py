@@ -41,14 +41,15 @@ from __future__ import annotations
 import errno
 import socket
 from ipaddress import IPv4Address
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IListeningPort, IReactorSocket, IReactorTime
 from twisted.internet.protocol import DatagramProtocol
+from twisted.logger import LogLevel
 
 from kea_twisted.datagrams import Arrival, Drop, IPacketHandler, Reply
-from kea_twisted.logs import DBG_TRACE_BASIC, kea_logger
+from kea_twisted.logs import DBG_TRACE_BASIC, enabled, kea_logger
 
 __all__ = [
     "Dhcp4Protocol",
@@ -92,16 +93,17 @@ def handle_datagram(
     ``DNSDatagramProtocol.datagramReceived`` does: an exception, an errback
     or an unexpected outcome is logged and the datagram is forgotten.
     """
-    packets_log.debug(
-        "{msgid} received buffer from {remote_addr}:{remote_port} to {local_addr}:{local_port} over interface {iface}",
-        msgid="DHCP4_BUFFER_RECEIVED",
-        debuglevel=DBG_TRACE_BASIC,
-        remote_addr=str(arrival.remote_addr),
-        remote_port=arrival.remote_port,
-        local_addr=str(arrival.local_addr),
-        local_port=arrival.local_port,
-        iface=arrival.iface,
-    )
+    if enabled(packets_log, LogLevel.debug, DBG_TRACE_BASIC):
+        packets_log.debug(
+            "{msgid} received buffer from {remote_addr}:{remote_port} to {local_addr}:{local_port} over interface {iface}",
+            msgid="DHCP4_BUFFER_RECEIVED",
+            debuglevel=DBG_TRACE_BASIC,
+            remote_addr=str(arrival.remote_addr),
+            remote_port=arrival.remote_port,
+            local_addr=str(arrival.local_addr),
+            local_port=arrival.local_port,
+            iface=arrival.iface,
+        )
     try:
         outcome = handler.receive(data, arrival)
     except Exception:
@@ -172,6 +174,16 @@ class Dhcp4Protocol(DatagramProtocol):
         if clock is None:
             from twisted.internet import reactor as clock  # type: ignore[assignment]
         self.clock = clock
+        # Senders are a handful of relays (or clients): parse each once.
+        self._senders: Dict[str, IPv4Address] = {}
+
+    def _sender(self, host: str) -> IPv4Address:
+        address = self._senders.get(host)
+        if address is None:
+            if len(self._senders) >= 4096:
+                self._senders.clear()
+            address = self._senders[host] = IPv4Address(host)
+        return address
 
     def datagramReceived(self, data: bytes, addr: Tuple[str, int]) -> None:
         try:
@@ -179,7 +191,7 @@ class Dhcp4Protocol(DatagramProtocol):
                 iface=self.iface,
                 local_addr=self.local_addr,
                 local_port=self.local_port,
-                remote_addr=IPv4Address(addr[0]),
+                remote_addr=self._sender(addr[0]),
                 remote_port=addr[1],
                 to_broadcast=False,
                 socket_type="udp",

@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""
+kea_twisted's per-packet cost without sockets (issue 8): a
+:class:`~kea_twisted.server.Dhcp4Server` on a ``task.Clock`` with the
+configuration of ``bench/perfdhcp_compare.py`` (memfile with a lease file in
+a temporary directory, one relayed subnet, three options, loggers at INFO
+written to a file through :class:`~kea_twisted.logs.KeaLogObserver` as the
+daemon does), fed perfdhcp-like DISCOVER/REQUEST pairs through the UDP edge
+(``Dhcp4Protocol.datagramReceived`` with an in-memory transport).
+
+    /work/venv/bin/python bench/hotpath_profile.py                  # µs per exchange
+    /work/venv/bin/python bench/hotpath_profile.py --profile        # + cProfile, top 30
+    /work/venv/bin/python bench/hotpath_profile.py --full-pool      # pool nearly full first
+    valgrind --tool=callgrind /work/venv/bin/python bench/hotpath_profile.py -n 5000
+
+Timings here are wall-clock and so only comparable within one run; use the
+cProfile call counts or callgrind's instruction counts to judge a change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import sys
+import tempfile
+import time
+from ipaddress import IPv4Address
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from twisted.internet.task import Clock  # noqa: E402
+from twisted.logger import globalLogBeginner  # noqa: E402
+
+from kea_twisted.config.element import from_python  # noqa: E402
+from kea_twisted.config.staging import stage_config_element  # noqa: E402
+from kea_twisted.logs import KeaLogObserver, logger_specs  # noqa: E402
+from kea_twisted.net.udp import Dhcp4Protocol  # noqa: E402
+from kea_twisted.packet import Packet4, encode  # noqa: E402
+from kea_twisted.server import Dhcp4Server  # noqa: E402
+
+SERVER = IPv4Address("127.0.0.1")
+RELAY = IPv4Address("127.0.0.2")
+EPOCH = 1_800_000_000
+PRL = bytes([1, 28, 2, 3, 15, 6, 12])
+
+
+def build_config(workdir: str, severity: str, pool_last: str):
+    return {"Dhcp4": {
+        "interfaces-config": {"interfaces": ["lo/127.0.0.1"], "dhcp-socket-type": "udp"},
+        "lease-database": {"type": "memfile", "persist": True,
+                           "name": os.path.join(workdir, "leases4.csv"), "lfc-interval": 0},
+        "valid-lifetime": 4000, "renew-timer": 1000, "rebind-timer": 2000,
+        "subnet4": [{
+            "id": 1, "subnet": "10.10.0.0/16", "relay": {"ip-addresses": [str(RELAY)]},
+            "pools": [{"pool": "10.10.0.10 - " + pool_last}],
+            "option-data": [
+                {"name": "routers", "data": "10.10.0.1"},
+                {"name": "domain-name-servers", "data": "10.10.0.2, 10.10.0.3"},
+                {"name": "domain-name", "data": "example.org"},
+            ],
+        }],
+        "loggers": [{"name": "kea-dhcp4", "output_options": [{"output": os.path.join(workdir, "server.log")}],
+                     "severity": severity}],
+    }}
+
+
+def mac(i: int) -> bytes:
+    return b"\x02\x00" + i.to_bytes(4, "big")
+
+
+def discover(i: int) -> bytes:
+    return encode(Packet4(op=1, xid=i, chaddr=mac(i), giaddr=RELAY, hops=1,
+                          options={53: b"\x01", 55: PRL}), sort_options=False)
+
+
+def request(i: int, address: bytes) -> bytes:
+    return encode(Packet4(op=1, xid=i, chaddr=mac(i), giaddr=RELAY, hops=1,
+                          options={53: b"\x03", 50: address, 54: SERVER.packed, 55: PRL}),
+                  sort_options=False)
+
+
+class Transport:
+    """Keeps the last datagram written (the edge's ``transport.write``)."""
+
+    def __init__(self):
+        self.sent = 0
+        self.last = b""
+
+    def write(self, data, addr):
+        self.sent += 1
+        self.last = data
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-n", type=int, default=20000, help="exchanges (DISCOVER + REQUEST)")
+    parser.add_argument("--severity", default="INFO")
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--sort", default="tottime")
+    parser.add_argument("--full-pool", action="store_true",
+                        help="pool of n + 50 addresses: the allocator works on a nearly full pool")
+    args = parser.parse_args()
+
+    workdir = tempfile.mkdtemp(prefix="hotpath-")
+    n = args.n
+    pool_last = str(IPv4Address("10.10.0.10") + n + 49) if args.full_pool else "10.10.255.250"
+    config = stage_config_element(from_python(build_config(workdir, args.severity, pool_last)),
+                                  interfaces={"lo": [SERVER]})
+    observer = KeaLogObserver()
+    observer.configure(logger_specs(config.loggers))
+    globalLogBeginner.beginLoggingTo([observer], discardBuffer=True, redirectStandardIO=False)
+    try:
+        from kea_twisted.logs import gate_emission
+    except ImportError:  # an older tree, to compare against
+        pass
+    else:
+        gate_emission(observer)  # as twistd's --logger=kea_twisted.logs.twistd_observer does
+
+    clock = Clock()
+    clock.advance(EPOCH)
+    server = Dhcp4Server(config, clock=clock.seconds, interfaces={"lo": [SERVER]})
+    server.start()
+    server.set_socket_addresses([SERVER])
+    protocol = Dhcp4Protocol(server.engine, "lo", SERVER, 67, clock=clock)
+    transport = Transport()
+    protocol.transport = transport
+    source = (str(RELAY), 67)
+    discovers = [discover(i) for i in range(n)]
+
+    def run():
+        for i in range(n):
+            protocol.datagramReceived(discovers[i], source)
+            offer = transport.last
+            protocol.datagramReceived(request(i, offer[16:20]), source)
+            if i % 64 == 63:
+                clock.advance(0.01)
+
+    profiler = cProfile.Profile() if args.profile else None
+    t0 = time.perf_counter()
+    if profiler:
+        profiler.runcall(run)
+    else:
+        run()
+    elapsed = time.perf_counter() - t0
+    server.stop()
+    observer.close()
+    acks = server.stats.value("pkt4-ack-sent")
+    print(f"{n} exchanges, {transport.sent} replies, {acks} ACKs, {len(server.store)} leases: "
+          f"{elapsed / n * 1e6:.1f} µs per exchange ({n / elapsed:.0f}/s){' under cProfile' if profiler else ''}")
+    if acks != n:
+        print("WARNING: not every exchange ended with an ACK", file=sys.stderr)
+        return 1
+    if profiler:
+        stats = pstats.Stats(profiler)
+        stats.sort_stats(args.sort).print_stats(30)
+        total_calls = stats.total_calls  # type: ignore[attr-defined]
+        print(f"function calls per exchange: {total_calls / n:.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
