@@ -26,7 +26,7 @@ import os
 import struct
 import sys
 from ipaddress import IPv4Address
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
