@@ -44,7 +44,7 @@ import os
 import re
 import sys
 from dataclasses import dataclass, field
-from typing import Any, List, Mapping, Optional, Sequence, TextIO
+from typing import Any, Dict, List, Mapping, Optional, Sequence, TextIO
 
 import kea_twisted
 
@@ -102,6 +102,8 @@ class Invocation:
     verbose: bool = False
     server_port: int = SERVER_PORT
     client_port: int = 0
+    #: Path confinement directories by kind (kea_twisted.paths.OPTIONS).
+    directories: Dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -137,7 +139,9 @@ def parse_command_line(argv: Sequence[str], prog: str = PROCESS_NAME):
     """
     invocation = Invocation("run")
     operands: List[str] = []
-    args = list(argv)
+    args, directories = _directory_options(list(argv), prog)
+    if isinstance(args, UsageFailure):
+        return args
     i = 0
     while i < len(args):
         arg = args[i]
@@ -188,7 +192,40 @@ def parse_command_line(argv: Sequence[str], prog: str = PROCESS_NAME):
         return UsageFailure()
     if not invocation.config_file:
         return UsageFailure("Configuration file not specified.\n")
+    invocation.directories = directories
     return invocation
+
+
+def _directory_options(args: List[str], prog: str):
+    """Take kea_twisted's own long options (not in the usage text, which
+    stays Kea's; README "Path confinement"): ``--hooks-dir DIR`` or
+    ``--hooks-dir=DIR`` (:data:`kea_twisted.paths.OPTIONS`) out of ``args``
+    before Kea's getopt sees them; anything else long stays Kea's invalid
+    option ``-``.  Returns (rest, kind -> directory) or a UsageFailure."""
+    from kea_twisted.paths import OPTIONS
+
+    by_option = {"--" + option: kind for kind, option in OPTIONS.items()}
+    rest: List[str] = []
+    directories: Dict[str, str] = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        i += 1
+        if arg == "--":
+            rest.extend(args[i - 1:])
+            break
+        name, equals, value = arg.partition("=")
+        if name not in by_option:
+            rest.append(arg)
+            continue
+        if not equals:
+            if i >= len(args):
+                return UsageFailure(f"{prog}: option requires an argument -- '{name[2:]}'\n"), {}
+            value, i = args[i], i + 1
+        if not value:
+            return UsageFailure(f"{prog}: option {name} needs a directory\n"), {}
+        directories[by_option[name]] = value
+    return rest, directories
 
 
 def extended_version() -> str:
@@ -555,6 +592,10 @@ def _serve(invocation: Invocation, log, observer: LockingObserver, stderr: TextI
     from kea_twisted.config.errors import ConfigError
     from kea_twisted.config.staging import check_runnable, stage_config_file
 
+    from kea_twisted.paths import current_policy
+
+    for message in current_policy().startup_messages():
+        log.warn("{msgid} {message}", msgid="KEA_TWISTED_PATHS", message=message)
     path = invocation.config_file
     try:
         config = stage_config_file(path)
@@ -632,6 +673,10 @@ def main(argv: Optional[Sequence[str]] = None, *, environ: Optional[Mapping[str,
     if invocation.action == "report":
         stdout.write(config_report())
         return 0
+    from kea_twisted.paths import PathPolicy, install_policy
+
+    # Set once from the command line and environment: config-set cannot change it.
+    install_policy(PathPolicy.from_sources(invocation.directories, environ))
     if invocation.action == "check":
         return _check(invocation, stdout, stderr)
     set_process_name(argv)

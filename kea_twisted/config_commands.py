@@ -32,7 +32,9 @@ argument checks are kept ([src] Kea 2.2 ``src/bin/dhcp4/ctrl_dhcp4_srv.cc``
   arrives (spec §2.6; docs/compatibility.md);
 * ``config-write`` writes the running configuration as Kea's
   ``prettyPrint`` does and answers ``{"filename": f, "size": bytes}``;
-  ``filename`` defaults to the ``-c`` file, relative names are relative to
+  ``filename`` defaults to the ``-c`` file; once paths are confined
+  (:mod:`kea_twisted.paths`) it must be in the ``-c`` file's directory,
+  as in Kea 2.6.3; otherwise relative names are relative to
   the working directory (no path restriction, as in 2.2);
 * ``config-reload`` re-reads the ``-c`` file: ``Config reload failed:
   configuration error using file '<path>': <error>``.
@@ -360,8 +362,17 @@ def config_write(controller: Any, command: Command) -> Dict[str, Any]:
             filename = param.to_python()
     if not filename:
         filename = controller.config_path or ""
-    if not filename:
-        return answer(RESULT_ERROR, "Unable to determine filename.Please specify filename explicitly.")
+        if not filename:
+            return answer(RESULT_ERROR, "Unable to determine filename.Please specify filename explicitly.")
+    else:
+        # Kea 2.6.3 (CVE-2025-32802): only next to the -c file once paths
+        # are confined (kea_twisted.paths); the -c file itself is always fine.
+        from kea_twisted.paths import PathError, current_policy
+
+        try:
+            filename = current_policy().config_write(filename, controller.config_path)
+        except PathError as error:
+            return answer(RESULT_ERROR, f"not allowed to write config into {filename}: {error}")
     data = kea_bytes(pretty_print(unparse_config(controller.current)))
     try:
         with open(filename, "wb") as out:

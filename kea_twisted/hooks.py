@@ -1209,15 +1209,34 @@ def _library_in(module: ModuleType) -> Any:
     return library
 
 
+def _installed_plugin(path: str) -> Any:
+    """A hook library an installed package contributes through Twisted's
+    plugin system: an object in a ``twisted/plugins/`` module providing
+    ``IPlugin`` and :class:`IHookLibrary`, whose ``name`` is the entry's
+    ``library`` value or its basename (``"my_hook"`` or ``".../my_hook"``).
+    None when there is none."""
+    from twisted.plugin import getPlugins
+
+    wanted = {path, os.path.basename(path)}
+    for plugin in getPlugins(IHookLibrary):
+        if getattr(plugin, "name", None) in wanted:
+            verifyObject(IHookLibrary, plugin)
+            return plugin
+    return None
+
+
 def find_hook_library(path: str, builtins: Optional[Mapping[str, str]] = None) -> Any:
     """Import the library named by a ``hooks-libraries`` path and return its
     IHookLibrary object.
 
     Kea's shared-object names (by basename) map to built-in modules through
     ``builtins`` (default: ``staging.BUILTIN_HOOK_LIBRARIES``); other paths
-    must end in ``.py`` and are imported as files under a module name unique
-    to the path (again on each call, as Kea re-opens the library).  Raises
-    :class:`HookLoadError` with one validation failure.
+    ending in ``.py`` are imported as files under a module name unique to the
+    path (again on each call, as Kea re-opens the library); any other name is
+    looked up among installed plugins (:func:`_installed_plugin`).  When
+    paths are confined (:mod:`kea_twisted.paths`) a bare ``.py`` name is
+    looked up in the hooks directory and a file elsewhere is refused.
+    Raises :class:`HookLoadError` with one validation failure.
     """
     try:
         module_name = _builtin_table(builtins).get(os.path.basename(path))
@@ -1229,10 +1248,23 @@ def find_hook_library(path: str, builtins: Optional[Mapping[str, str]] = None) -
                     raise _LibraryNotFound(f"built-in module {module_name} is not available") from None
                 raise
         elif path.endswith(".py"):
-            module = _import_file(path)
+            # Kea 2.6.3's hooks directory: a bare name is looked up there and
+            # a path elsewhere is refused, when paths are confined.
+            from kea_twisted.paths import PathError, current_policy
+
+            try:
+                located = current_policy().hook_library(path)
+            except PathError as e:
+                raise _LibraryNotFound(str(e)) from None
+            module = _import_file(located)
         else:
-            raise _LibraryNotFound(f"{path}: not a built-in library and not a .py file")
-        library = _library_in(module)
+            module = None
+            library = _installed_plugin(path)
+            if library is None:
+                raise _LibraryNotFound(f"{path}: not a built-in library, not a .py file, "
+                                       "and no installed plugin of that name")
+        if module is not None:
+            library = _library_in(module)
     except _LibraryNotFound as e:
         reason = str(e)
     except Exception as e:

@@ -5,6 +5,8 @@ wiring of the service tree.  Nothing here decides anything about DHCP.
     twistd -n --pidfile= kea4 -c kea-dhcp4.conf [-p 67] [-P 68]
     twistd kea4 -t kea-dhcp4.conf      # check the configuration and exit
     twistd kea4 -v | -V                # version
+    twistd kea4 --hooks-dir D --data-dir D --log-dir D --socket-dir D -c ...
+                                       # confine paths (kea_twisted.paths)
 
 Tests: tests/test_tap.py
 """
@@ -53,7 +55,14 @@ class Options(usage.Options):
         ["test", "t", None, "Check the configuration file and exit (0 valid, 1 not)."],
         ["port", "p", 67, "UDP port the server listens on and sends from.", int],
         ["client-port", "P", 68, "UDP port replies to clients are sent to.", int],
+        ["hooks-dir", None, None, "Hook libraries only from DIR (else KEA_HOOKS_PATH)."],
+        ["data-dir", None, None, "Lease files only in DIR (else KEA_DHCP_DATA_DIR)."],
+        ["log-dir", None, None, "Log files only in DIR (else KEA_LOG_FILE_DIR)."],
+        ["socket-dir", None, None, "Control sockets only in DIR (else KEA_CONTROL_SOCKET_DIR)."],
     ]
+
+    # The environment paths are read from; tests inject their own.
+    environ = None
 
     # Injected by tests; the real streams and exit otherwise.
     stdout: TextIO = sys.stdout
@@ -91,6 +100,16 @@ class Options(usage.Options):
         for key in ("port", "client-port"):
             if not 0 < self[key] < 65536:
                 raise usage.UsageError(f"{key} must be between 1 and 65535")
+        import os
+
+        from kea_twisted.paths import OPTIONS, PathPolicy, install_policy
+
+        # Set once from the command line and environment: config-set cannot change it.
+        self.path_policy = PathPolicy.from_sources(
+            {kind: self[option] for kind, option in OPTIONS.items()},
+            os.environ if self.environ is None else self.environ,
+        )
+        install_policy(self.path_policy)
         if self["test"]:
             config = check_config(self["test"], self.stdout, self.stderr)
             self._exit(0 if config is not None else 1)
@@ -126,6 +145,9 @@ def makeService(options: Options) -> service.IService:
         from kea_twisted.config.staging import stage_config_file
 
         staged = stage_config_file(options["config"])
+    policy = getattr(options, "path_policy", None)
+    for message in policy.startup_messages() if policy is not None else ():
+        log.warn("{msgid} {message}", msgid="KEA_TWISTED_PATHS", message=message)
     for warning in getattr(options, "warnings", ()):
         log.warn("{msgid} {warning}", msgid="DHCP4_FEATURE_NOT_AVAILABLE", warning=warning)
     dhcp4 = Dhcp4Service(

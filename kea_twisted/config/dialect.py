@@ -31,7 +31,7 @@ Included text is spliced in and mapped back to the included file.
 Text is handled as Latin-1 decoded bytes so that one character is one byte:
 Kea's columns count bytes (flex ``yyleng``), and so do ours.
 
-Tests: tests/test_config_loader.py
+Tests: tests/test_config_loader.py, tests/test_hostile_config.py
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from kea_twisted.config.errors import ConfigError
 
 __all__ = [
     "MAX_INCLUDE_DEPTH",
+    "MAX_CONFIG_SIZE",
     "MAX_NESTING",
     "Chunk",
     "SourceMap",
@@ -57,6 +58,12 @@ __all__ = [
 #: Kea 2.2 refuses an include when 11 included files are already open
 #: (``Parser4Context::includeFile``: ``states_.size() > 10``).
 MAX_INCLUDE_DEPTH = 11
+
+#: The most configuration text (a file and all it includes) read at once.
+#: Kea 2.2 reads any size; ours is parsed on the reactor thread (about a
+#: second per megabyte), so a reload of a 100 MB file would stop DHCP for
+#: minutes: refuse beyond this, before reading.
+MAX_CONFIG_SIZE = 64 * 1024 * 1024
 
 #: Kea 2.2 reads any depth (a 20,000-deep list passes ``-t``); Python walks
 #: the tree with its own stack, so we refuse deeper than this, cleanly.
@@ -111,10 +118,23 @@ class Prepared:
     warnings: List[Tuple[str, int, int, str]]
 
 
+def _too_large(path: str, size: int) -> ConfigError:
+    return ConfigError(f"configuration file {path} is too large: {size} bytes, at most {MAX_CONFIG_SIZE} "
+                       "are read", syntax=True)
+
+
 def read_source(path: str) -> str:
-    """A file's bytes as Latin-1 text (one character per byte)."""
+    """A file's bytes as Latin-1 text (one character per byte); a file
+    larger than :data:`MAX_CONFIG_SIZE` is refused before it is read."""
     with open(path, "rb") as f:
-        return f.read().decode("latin-1")
+        size = os.fstat(f.fileno()).st_size
+        if size > MAX_CONFIG_SIZE:
+            raise _too_large(path, size)
+        # A file that grows while being read (or a FIFO) is cut at the limit.
+        data = f.read(MAX_CONFIG_SIZE + 1)
+        if len(data) > MAX_CONFIG_SIZE:
+            raise _too_large(path, len(data))
+        return data.decode("latin-1")
 
 
 Opener = Callable[[str], str]
@@ -128,6 +148,7 @@ class _Scanner:
         self.chunks: List[Chunk] = []
         self.commas: List[Tuple[str, int, int]] = []
         self.depth = 0
+        self.total = 0
 
     def emit(self, s: str) -> None:
         self.out.append(s)
@@ -136,6 +157,11 @@ class _Scanner:
     def scan(self, text: str, filename: str, stack: Tuple[str, ...]) -> None:
         """Copy ``text`` (from ``filename``) to the output, blanking comments
         and splicing includes; ``stack`` holds the files being included."""
+        # Includes can multiply a file under the limit (a file included by
+        # many others): the limit is on everything read.
+        self.total += len(text)
+        if self.total > MAX_CONFIG_SIZE:
+            raise _too_large(filename, self.total)
         n = len(text)
         i = 0
         line, col = 1, 1  # position of text[i]

@@ -5,7 +5,7 @@ Kea builds a new configuration completely, validates it, and only then swaps
 it in (``cfgmgr.h`` staging/commit); ``-t`` and ``config-test`` are the same
 without the swap.  This module is that pipeline, with no reactor.
 
-Tests: tests/test_staging.py
+Tests: tests/test_staging.py, tests/test_paths.py
 """
 
 from __future__ import annotations
@@ -106,6 +106,11 @@ def stage_config_element(root, *, interfaces: Optional[Mapping[str, Sequence]] =
 
         interfaces = ipv4_interfaces()
     config = build_config(dhcp4, interfaces=interfaces)
+    from kea_twisted.paths import confine_config
+
+    # Paths outside the directories set at start are refused here, so that
+    # config-set and config-reload are held to them too (Kea 2.6.3).
+    config = confine_config(config)
     from kea_twisted.classify import compile_classes
 
     compile_classes(config.client_classes, config.option_definitions)

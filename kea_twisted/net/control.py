@@ -14,6 +14,9 @@ Thin Twisted shell over :class:`kea_twisted.kea_json.JSONFeed` and
 * Idle timeout 10 s, restarted on every read, stopped while the command is
   processed: ``Connection over control channel timed out`` (``, discarded
   partial command of N bytes`` when part of a command came).
+* The whole command must arrive within :data:`COMMAND_DEADLINE` (60 s) of
+  connecting, however steadily it dribbles in (Kea has no such bound):
+  the same timeout answer;
 * The client half-closes before a complete command: no answer, the
   connection is closed (Kea logs ``COMMAND_SOCKET_CLOSED_BY_FOREIGN_HOST``).
 * :class:`ControlSocket` takes ``<socket-name>.lock`` (mode 0600,
@@ -24,7 +27,7 @@ Thin Twisted shell over :class:`kea_twisted.kea_json.JSONFeed` and
   (``cannot lock socket lockfile, <name>.lock, : Resource temporarily
   unavailable``).
 
-Tests: tests/test_net_control.py
+Tests: tests/test_net_control.py, tests/test_hostile_control.py
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from kea_twisted.kea_json import MAX_COMMAND_SIZE, JSONFeed, KeaJSONError, to_ke
 
 __all__ = [
     "TIMEOUT",
+    "COMMAND_DEADLINE",
     "ControlSocketError",
     "ControlProtocol",
     "ControlFactory",
@@ -61,6 +65,12 @@ log = Logger()
 #: Kea's ``TIMEOUT_DHCP_SERVER_RECEIVE_COMMAND`` (10 000 ms), not configurable.
 TIMEOUT = 10.0
 
+#: The whole command must arrive within this many seconds of connecting.
+#: Kea 2.2 restarts its 10 s timer on every read, so a client sending one
+#: byte every 9 s holds a connection (and its buffer) for ever; ours ends
+#: it with the same timeout answer.
+COMMAND_DEADLINE = 60.0
+
 
 class ControlSocketError(Exception):
     """The control socket cannot be opened; ``str()`` is Kea's reason."""
@@ -71,10 +81,12 @@ class ControlProtocol(Protocol):
     """One control connection (Kea's ``Connection``)."""
 
     def __init__(self, table: CommandTable, reactor: Any, timeout: float = TIMEOUT,
-                 max_size: int = MAX_COMMAND_SIZE):
+                 max_size: int = MAX_COMMAND_SIZE, deadline: float = COMMAND_DEADLINE):
         self.table = table
         self.reactor = reactor
         self.timeout = timeout
+        self.deadline = deadline
+        self._deadline_at: Optional[float] = None
         self.feed = JSONFeed(max_size=max_size)
         self._timer: Any = None
         self._responding = False
@@ -84,7 +96,10 @@ class ControlProtocol(Protocol):
 
     def _schedule_timer(self) -> None:
         self._cancel_timer()
-        self._timer = self.reactor.callLater(self.timeout, self._timed_out)
+        delay = self.timeout
+        if self._deadline_at is not None and not self._responding:
+            delay = max(0.0, min(delay, self._deadline_at - self.reactor.seconds()))
+        self._timer = self.reactor.callLater(delay, self._timed_out)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None and self._timer.active():
@@ -110,6 +125,7 @@ class ControlProtocol(Protocol):
     def connectionMade(self) -> None:
         log.debug("{msgid} Opened socket for incoming command connection",
                   msgid="COMMAND_SOCKET_CONNECTION_OPENED")
+        self._deadline_at = self.reactor.seconds() + self.deadline
         self._schedule_timer()
 
     def dataReceived(self, data: bytes) -> None:
@@ -194,15 +210,16 @@ class ControlFactory(Factory):
     """Makes :class:`ControlProtocol` s; keeps track of them."""
 
     def __init__(self, table: CommandTable, reactor: Any, timeout: float = TIMEOUT,
-                 max_size: int = MAX_COMMAND_SIZE):
+                 max_size: int = MAX_COMMAND_SIZE, deadline: float = COMMAND_DEADLINE):
         self.table = table
         self.reactor = reactor
         self.timeout = timeout
         self.max_size = max_size
+        self.deadline = deadline
         self.connections: Set[ControlProtocol] = set()
 
     def buildProtocol(self, addr: Any) -> ControlProtocol:
-        protocol = ControlProtocol(self.table, self.reactor, self.timeout, self.max_size)
+        protocol = ControlProtocol(self.table, self.reactor, self.timeout, self.max_size, self.deadline)
         protocol.factory = self
         self.connections.add(protocol)
         return protocol
