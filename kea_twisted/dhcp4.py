@@ -411,15 +411,35 @@ class Dhcp4Engine:
             subnet = handle.arguments.get("subnet4", subnet)
         return subnet
 
-    def _host_phase(self, query: Packet4, subnet, classes: List[str]):
+    def _host_phase(self, query: Packet4, subnet, classes: List[str], handle=None):
         """Host lookup, KNOWN/UNKNOWN, reserved classes, pass 2, DROP
         (expressions.md §7-§8)."""
         rt = self.runtime
-        hosts, identifiers, host = rt.find_hosts(query, subnet)
+        hosts, identifiers, host = rt.find_hosts(query, subnet, self._flex_id(handle))
         classes = rt.classify_after_hosts(query, classes, host, subnet, hosts)
         if "DROP" in classes:
             raise _Dropped("DHCP4_PACKET_DROP_0013", "in DROP class after host lookup")
         return hosts, identifiers, host, classes
+
+    def _flex_id(self, handle):
+        """``host4_identifier`` for a ``flex-id`` in host-reservation-identifiers:
+        the callouts set ``id_value``; used when they leave CONTINUE and a
+        value (dhcp4_srv.cc, Host::IDENT_FLEX).  Synchronous, as in Kea."""
+        if handle is None or not self._hooked("host4_identifier"):
+            return None
+
+        def ask(query: Packet4) -> bytes:
+            handle.reset(query4=query, id_type="flex-id", id_value=b"")
+            step = self.hooks.call("host4_identifier", handle)
+            if isinstance(step, Deferred):
+                dhcp4_log.error("{msgid} a host4_identifier callout returned a Deferred; not waited for",
+                                msgid="DHCP4_HOOK_CALLOUT_ASYNC")
+                step.addErrback(lambda f: None)
+                return b""
+            value = handle.arguments.get("id_value") or b""
+            return bytes(value) if step is NextStep.CONTINUE else b""
+
+        return ask
 
     def _reply_base(self, query: Packet4, mtype: int) -> Packet4:
         """A reply with the query's header fields and the echoed options
@@ -501,7 +521,7 @@ class Dhcp4Engine:
         subnet = yield from self._select_subnet(query, arrival, classes, handle)
         if subnet is None:
             raise _Dropped("DHCP4_SUBNET_SELECTION_FAILED", "no subnet", counted=False)
-        hosts, identifiers, host, classes = self._host_phase(query, subnet, classes)
+        hosts, identifiers, host, classes = self._host_phase(query, subnet, classes, handle)
         requested = self._requested_address(query)
         reply = self._reply_base(query, DHCPOFFER)
         names = self._names(query, host, subnet)
@@ -538,7 +558,7 @@ class Dhcp4Engine:
         subnet = yield from self._select_subnet(query, arrival, classes, handle)
         if subnet is None:
             return self._nak(query)
-        hosts, identifiers, host, classes = self._host_phase(query, subnet, classes)
+        hosts, identifiers, host, classes = self._host_phase(query, subnet, classes, handle)
 
         if init_reboot:
             lease = rt.client_lease_in_network(query, client_id, subnet, classes)
@@ -658,7 +678,7 @@ class Dhcp4Engine:
         # A lease reused from the cache goes out with its remaining lifetime.
         valid = result.reusable_valid_lifetime or lease.valid_lifetime
         reply.options[51] = valid.to_bytes(4, "big")
-        reply.options[1] = subnet.prefix.netmask.packed
+        reply.options[1] = subnet.netmask_packed
         t1, t2 = rt.tee_times(subnet, valid)
         if t1 is not None:
             reply.options[58] = t1.to_bytes(4, "big")
@@ -747,7 +767,7 @@ class Dhcp4Engine:
         subnet = yield from self._select_subnet(query, arrival, classes, handle)
         host = None
         if subnet is not None:
-            _hosts, _ids, host, classes = self._host_phase(query, subnet, classes)
+            _hosts, _ids, host, classes = self._host_phase(query, subnet, classes, handle)
         reply = self._reply_base(query, DHCPACK)
         reply.ciaddr = query.ciaddr
         if subnet is not None:

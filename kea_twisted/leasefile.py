@@ -63,7 +63,8 @@ process) refuses the load.
 Appending: each row is written with one ``write(2)`` before :meth:`append`
 returns — Kea's ``std::endl`` flush, no fsync.  ``flush_each_row=False``
 groups rows until :meth:`LeaseFile.flush`, which the caller must run before
-any reply leaves.  Opening a file whose last row was torn (a crash mid-write,
+any reply leaves; :meth:`LeaseFile.grouped` does so for one stretch of work
+(the UDP edge's receive backlog holds a turn's replies until it has ended).  Opening a file whose last row was torn (a crash mid-write,
 a full disk) first ends that line, so the next row is not glued to the
 fragment (a deliberate difference: Kea 2.2 appends blindly and loses it).
 
@@ -82,10 +83,11 @@ from __future__ import annotations
 
 import os
 import socket
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from typing import (
-    Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple,
+    Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple,
 )
 
 from zope.interface import implementer
@@ -733,6 +735,21 @@ class LeaseFile:
             self._write(data)
         else:
             self._pending.append(data)
+
+    @contextmanager
+    def grouped(self) -> Iterator[None]:
+        """Rows appended inside are written together, with one
+        ``write(2)``, when the block ends — also when it raises; a failing
+        write raises :class:`LeaseFileError` from the block's end.  Rows
+        appended outside stay written at once.  The caller sends no reply
+        produced inside before the block has ended without error."""
+        previous = self.flush_each_row
+        self.flush_each_row = False
+        try:
+            yield
+        finally:
+            self.flush_each_row = previous
+            self.flush()
 
     def flush(self) -> None:
         """Write the rows kept by ``flush_each_row=False``."""

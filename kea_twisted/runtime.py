@@ -14,6 +14,7 @@ Tests: tests/test_runtime_classes.py, tests/test_conformance.py
 from __future__ import annotations
 
 from ipaddress import IPv4Address
+from types import MappingProxyType
 from typing import Collection, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from kea_twisted import lifetimes
@@ -28,6 +29,10 @@ from kea_twisted.selection import SubnetSelector
 __all__ = ["Dhcp4Runtime", "NameDecision"]
 
 ZERO = IPv4Address(0)
+
+# The option source of a level that configures none: one shared read-only
+# mapping, so a query does not build a fresh ``{}`` per level.
+NO_OPTIONS: Mapping[int, ConfiguredOption] = MappingProxyType({})
 
 
 def _compile_options(option_data: Iterable) -> Dict[int, ConfiguredOption]:
@@ -88,7 +93,12 @@ class NameDecision:
         return self.name.fqdn_rev
 
     def after_allocation(self, address: IPv4Address) -> "NameDecision":
-        return NameDecision(post_allocate_name(self.name, str(address), self.params), self.params)
+        name = self.name
+        if name.hostname or (name.fqdn is None and name.hostname_option is None):
+            # post_allocate_name's own "nothing to generate" test, made
+            # here so the common query (no 12/81) skips str(address).
+            return self
+        return NameDecision(post_allocate_name(name, str(address), self.params), self.params)
 
     @property
     def generated(self) -> bool:
@@ -142,6 +152,8 @@ class Dhcp4Runtime:
                 client_class=model.client_class or None, network=network, model=model,
             )
             runtime.relay_addresses = tuple(model.relay_addresses)
+            # Option 1 of every lease reply from this subnet.
+            runtime.netmask_packed = model.prefix.netmask.packed
             runtime.interface = model.interface
             self.subnets[model.id] = runtime
             if network is not None:
@@ -285,15 +297,17 @@ class Dhcp4Runtime:
         if server_id in self.accepted_server_ids:
             return True
         for name in classes:
-            option = self.class_options.get(name, {}).get(54)
+            option = self.class_options.get(name, NO_OPTIONS).get(54)
             if option is not None and option.payload == server_id:
                 return True
         return False
 
     # -- host reservations ------------------------------------------------
 
-    def client_identifiers(self, query) -> List[Tuple[str, bytes]]:
-        """The client's identifiers in host-reservation-identifiers order."""
+    def client_identifiers(self, query, flex_id=None) -> List[Tuple[str, bytes]]:
+        """The client's identifiers in host-reservation-identifiers order.
+        ``flex_id(query) -> bytes`` is the ``host4_identifier`` hook point
+        (Kea asks it for ``flex-id``; empty means none)."""
         out: List[Tuple[str, bytes]] = []
         cid = query.options.get(61)
         for kind in self.host_identifier_types:
@@ -311,11 +325,15 @@ class Dhcp4Runtime:
                     circuit = query.relay_suboptions().get(1)
                     if circuit:
                         out.append((kind, circuit))
+            elif kind == "flex-id" and flex_id is not None:
+                value = flex_id(query)
+                if value:
+                    out.append((kind, value))
         return out
 
-    def find_hosts(self, query, subnet):
+    def find_hosts(self, query, subnet, flex_id=None):
         """(hosts by subnet id, client identifiers, the current host)."""
-        identifiers = self.client_identifiers(query)
+        identifiers = self.client_identifiers(query, flex_id)
         hosts: Dict[int, ReservationView] = {}
         if self.hosts:
             subnets = subnet.network.subnets if subnet.network is not None else [subnet]
@@ -404,11 +422,11 @@ class Dhcp4Runtime:
                 options = self.host_options[id(host)] = _compile_options(host.option_data)
             sources.append(options)
         if pool_model is not None:
-            sources.append(self.pool_options.get(id(pool_model), {}))
+            sources.append(self.pool_options.get(id(pool_model), NO_OPTIONS))
         model = subnet.model
-        sources.append(self.subnet_options.get(model.id, {}))
+        sources.append(self.subnet_options.get(model.id, NO_OPTIONS))
         if model.shared_network:
-            sources.append(self.network_options.get(model.shared_network, {}))
+            sources.append(self.network_options.get(model.shared_network, NO_OPTIONS))
         for name in classes:
             options = self.class_options.get(name)
             if options:
@@ -446,7 +464,7 @@ class Dhcp4Runtime:
         space = f"vendor-{enterprise}"
         vendor_sources = []
         model = subnet.model
-        for level in (self.subnet_vendor.get(model.id, {}), self.global_vendor):
+        for level in (self.subnet_vendor.get(model.id, NO_OPTIONS), self.global_vendor):
             if space in level:
                 vendor_sources.append(level[space])
         requested: List[int] = []

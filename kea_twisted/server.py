@@ -252,6 +252,25 @@ class Dhcp4Server:
             self.lease_file.close()
             self.lease_file = None
 
+    def receive_backlog(self, reactor):
+        """The bounded receive backlog the UDP sockets of this
+        configuration share (:class:`~kea_twisted.net.udp.ReceiveBacklog`):
+        ``multi-threading`` enabled with a non-zero ``packet-queue-size``
+        (Kea's 0 is an unbounded queue) and memfile; None otherwise — Kea
+        without multi-threading has no queue, and the SQL server's worker
+        queue (:mod:`kea_twisted.threaded`) already is the bounded one.
+        With a lease file, each turn's rows are written with one
+        ``write(2)`` before that turn's replies are sent."""
+        mt = self.config.multi_threading
+        if not mt.enable_multi_threading or not mt.packet_queue_size or self.worker is not None \
+                or self.config.lease_database.type != "memfile":
+            return None
+        from kea_twisted.net.udp import ReceiveBacklog
+
+        # Each turn's lease rows are written together, before its replies.
+        group = self.lease_file.grouped if self.lease_file is not None else None
+        return ReceiveBacklog(mt.packet_queue_size, reactor, group=group)
+
     def set_socket_addresses(self, addresses: Iterable[IPv4Address]) -> None:
         self._socket_addresses = tuple(addresses)
         if self.runtime is not None:

@@ -331,10 +331,23 @@ class StatsMgr:
     def add_value(self, name: str, delta: Any = 1, now: Optional[float] = None) -> None:
         """Add ``delta`` to ``name``; a missing statistic is created with
         ``delta`` as its value (Kea's ``addValue``)."""
-        now = self._now(now)
+        if now is None:
+            now = self.clock()
         observation = self._observations.get(name)
         if observation is None:
             self._new(name, delta, now)
+        elif type(delta) is int and observation.kind == INTEGER:
+            # The per-packet counters: an int delta on an integer statistic
+            # needs no kind checks (the type test excludes bool), and the
+            # count limit — the usual one — is one length test.
+            samples = observation.samples
+            samples.appendleft((samples[0][0] + delta, now))
+            limit = observation.max_sample_count
+            if limit is not None:
+                if len(samples) > limit:
+                    samples.pop()
+            else:
+                observation._prune_by_age(observation.max_sample_age or 0.0)
         else:
             observation.add_value(delta, now)
 

@@ -488,3 +488,26 @@ class AllocationHookTests(SynchronousTestCase):
         renew_calls = [args for name, args in library.calls if name == "lease4_renew"]
         self.assertEqual(renew_calls[-1]["lease4"].address, address)
         self.assertEqual(renew_calls[-1]["hwaddr"], b"\x02\x00\x00\x00\x00\x01")
+
+
+class HostIdentifierTests(SynchronousTestCase):
+    def test_flex_id_from_the_callout_finds_the_reservation(self):
+        """With flex-id in host-reservation-identifiers, host4_identifier's
+        id_value is the identifier looked up: the reserved address comes back."""
+        def flex(handle):
+            query = handle.get_argument("query4")
+            handle.set_argument("id_value", query.options.get(60, b""))
+        extra = {"host-reservation-identifiers": ["flex-id", "hw-address"]}
+        s = HookedServer(self, Recorder(host4_identifier=flex), **extra)
+        s.server.stop()
+        subnet = {"id": 1, "subnet": "192.0.2.0/24", "relay": {"ip-addresses": [str(RELAY)]},
+                  "pools": [{"pool": "192.0.2.10 - 192.0.2.12"}],
+                  "reservations": [{"flex-id": "'phone-7'", "ip-address": "192.0.2.77"}]}
+        s.server = Dhcp4Server(_config(subnet4=[subnet], **extra), clock=s.clock.seconds,
+                               hooks=s.hooks, interfaces={"lo": [SERVER]})
+        s.server.start()
+        s.server.set_socket_addresses([SERVER])
+        offer = s.send(_query(1, o60=b"phone-7"))
+        self.assertEqual(str(decode(offer.data).yiaddr), "192.0.2.77")
+        other = s.send(_query(1, b"\x02\x00\x00\x00\x00\x02", o60=b"laptop"))
+        self.assertEqual(str(decode(other.data).yiaddr), "192.0.2.10")

@@ -379,3 +379,24 @@ class RealLoopbackTests(TestCase):
         yield self.assertFailure(d, ServiceSocketsFailed)
         [reason] = [e["reason"] for e in events if e.get("msgid") == "DHCPSRV_OPEN_SOCKET_FAIL"]
         self.assertIn("Address already in use", reason)
+
+
+class UdpOpenerTests(SynchronousTestCase):
+    def test_sockets_share_the_backlog(self):
+        """udp_opener(backlog) opens UDP sockets whose protocols all queue
+        into that one ReceiveBacklog; the plain opener queues nothing."""
+        from twisted.internet.testing import MemoryReactor
+
+        from kea_twisted.net.sockets import open_udp_listener, udp_opener
+        from kea_twisted.net.udp import ReceiveBacklog
+
+        memory = MemoryReactor()
+        backlog = ReceiveBacklog(8, Clock())
+        opener = udp_opener(backlog)
+        opener(memory, object(), "lo", IPv4Address("127.0.0.1"), 0)
+        opener(memory, object(), "lo", IPv4Address("127.0.0.2"), 0)
+        open_udp_listener(memory, object(), "lo", IPv4Address("127.0.0.3"), 0)
+        backlogs = [entry[2].backlog for entry in memory.adoptedPorts]
+        self.assertIs(backlogs[0], backlog)
+        self.assertIs(backlogs[1], backlog)
+        self.assertIsNone(backlogs[2])

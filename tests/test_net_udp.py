@@ -10,7 +10,7 @@ from ipaddress import IPv4Address
 
 from twisted.internet import defer, reactor
 from twisted.internet.protocol import DatagramProtocol
-from twisted.internet.task import Clock
+from twisted.internet.task import Clock, deferLater
 from twisted.internet.testing import FakeDatagramTransport, MemoryReactor
 from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase, TestCase
@@ -78,6 +78,22 @@ class ArrivalTests(SynchronousTestCase):
                 received=42.5,
             ),
         )
+
+    def test_arrival_is_a_slotted_value(self):
+        """Arrival (issue 8: no longer a frozen dataclass) keeps its
+        keyword API and defaults, compares and hashes by value, and takes
+        no attribute it does not declare."""
+        one = Arrival(iface="lo", local_addr=IPv4Address("127.0.0.7"), local_port=67,
+                      remote_addr=IPv4Address("127.0.0.2"), remote_port=67)
+        self.assertEqual((one.to_broadcast, one.socket_type, one.received, one.remote_mac),
+                         (False, "udp", 0.0, None))
+        same = Arrival("lo", IPv4Address("127.0.0.7"), 67, IPv4Address("127.0.0.2"), 67)
+        self.assertEqual(one, same)
+        self.assertEqual(hash(one), hash(same))
+        self.assertNotEqual(one, Arrival("lo", IPv4Address("127.0.0.7"), 67, IPv4Address("127.0.0.2"), 68))
+        self.assertFalse(hasattr(one, "__dict__"))
+        with self.assertRaises(AttributeError):
+            one.extra = 1  # type: ignore[attr-defined]
 
     def test_buffer_received_logged(self):
         """DHCP4_BUFFER_RECEIVED is logged at debug with Kea's fields."""
@@ -309,3 +325,232 @@ class RealSocketTests(TestCase):
             yield handler.done
         [event] = [e for e in events if e.get("msgid") == "DHCP4_PACKET_SEND_FAIL"]
         self.assertIn("Permission denied", event["reason"])
+
+
+class BacklogTests(SynchronousTestCase):
+    """ReceiveBacklog: Kea's multi-threading packet-queue-size on the
+    reactor, with a fake clock and transport."""
+
+    def _setup(self, size, count=1):
+        clock = Clock()
+        backlog = udp.ReceiveBacklog(size, clock)
+        handler = EchoHandler()
+        protocols = []
+        for i in range(count):
+            proto = Dhcp4Protocol(handler, "lo", IPv4Address(f"127.0.0.{7 + i}"), 10067, clock=clock,
+                                  backlog=backlog)
+            proto.transport = FakeDatagramTransport()
+            protocols.append(proto)
+        return clock, backlog, handler, protocols
+
+    def test_turn_keeps_newest_and_drops_oldest(self):
+        """Five datagrams read in one turn with a queue of three: nothing
+        is processed during the reads; once the turn ends the newest three
+        are, oldest first, with the time each was read; two count as
+        dropped and get no reply."""
+        clock, backlog, handler, [proto] = self._setup(3)
+        for i in range(5):
+            clock.rightNow = i * 0.001  # time passes during the reads; no call runs
+            proto.datagramReceived(bytes([i]) * 4, ("127.0.0.2", 67))
+        self.assertEqual(handler.arrivals, [])
+        self.assertEqual(len(backlog), 3)
+        self.assertEqual(backlog.dropped, 2)
+        clock.advance(0)
+        self.assertEqual([data for data, _ in proto.transport.written], [bytes([i]) * 4 for i in (2, 3, 4)])
+        self.assertEqual([round(a.received, 3) for a in handler.arrivals], [0.002, 0.003, 0.004])
+        self.assertEqual(clock.seconds(), 0.004)
+        self.assertEqual(len(backlog), 0)
+
+    def test_bound_is_per_turn(self):
+        """The queue is emptied every turn: a second turn of the same size
+        loses nothing more."""
+        clock, backlog, handler, [proto] = self._setup(2)
+        for turn in range(2):
+            for i in range(2):
+                proto.datagramReceived(bytes([turn, i]), ("127.0.0.2", 67))
+            clock.advance(0)
+        self.assertEqual(len(handler.arrivals), 4)
+        self.assertEqual(backlog.dropped, 0)
+
+    def test_shared_across_sockets(self):
+        """Sockets sharing one backlog share its bound (Kea has one queue
+        for all its sockets), and each reply leaves through the socket its
+        query came in on."""
+        clock, backlog, handler, (a, b) = self._setup(2, count=2)
+        a.datagramReceived(b"a1", ("127.0.0.2", 67))
+        b.datagramReceived(b"b1", ("127.0.0.2", 67))
+        a.datagramReceived(b"a2", ("127.0.0.2", 67))
+        clock.advance(0)
+        self.assertEqual(backlog.dropped, 1)
+        self.assertEqual([x.local_addr for x in handler.arrivals],
+                         [IPv4Address("127.0.0.8"), IPv4Address("127.0.0.7")])
+        self.assertEqual([d for d, _ in a.transport.written], [b"2a"])
+        self.assertEqual([d for d, _ in b.transport.written], [b"1b"])
+
+    def test_stop_forgets_queued(self):
+        """stop() cancels the pending turn: nothing is processed after."""
+        clock, backlog, handler, [proto] = self._setup(4)
+        proto.datagramReceived(b"x", ("127.0.0.2", 67))
+        backlog.stop()
+        clock.advance(0)
+        self.assertEqual(handler.arrivals, [])
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_size_at_least_one(self):
+        """A packet-queue-size below 1 still keeps the newest datagram."""
+        self.assertEqual(udp.ReceiveBacklog(0, Clock()).size, 1)
+
+
+class BacklogRealSocketTests(TestCase):
+    """The backlog on a real socket and the global reactor: datagrams that
+    are waiting in the kernel when the reactor reads make one turn."""
+
+    @defer.inlineCallbacks
+    def test_waiting_datagrams_are_one_turn(self):
+        """Ten datagrams sent before the reactor runs, queue of four: the
+        engine sees only the newest four, six are dropped."""
+        handler = EchoHandler()
+        backlog = udp.ReceiveBacklog(4, reactor)
+        self.addCleanup(backlog.stop)
+        sock = open_udp_socket("lo", IPv4Address("127.0.0.5"), 0)
+        port_number = sock.getsockname()[1]
+        server = listen_udp(reactor, sock, Dhcp4Protocol(handler, "lo", IPv4Address("127.0.0.5"), port_number,
+                                                         backlog=backlog))
+        self.addCleanup(server.stopListening)
+        client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(client.close)
+        client.bind(("127.0.0.6", 0))
+        for i in range(10):
+            client.sendto(b"q%d" % i, ("127.0.0.5", port_number))
+        for _ in range(200):  # bounded: the reactor needs a few turns at most
+            if handler.arrivals:
+                break
+            yield deferLater(reactor, 0.01, lambda: None)
+        yield deferLater(reactor, 0.05, lambda: None)
+        self.assertEqual(backlog.dropped, 6)
+        self.assertEqual(len(handler.arrivals), 4)
+        client.settimeout(1.0)
+        answers = sorted(client.recvfrom(64)[0] for _ in range(4))
+        self.assertEqual(answers, [b"%dq" % i for i in range(6, 10)])
+
+
+class ServerBacklogTests(SynchronousTestCase):
+    def _server(self, **extra):
+        from kea_twisted.config.element import from_python
+        from kea_twisted.config.staging import stage_config_element
+        from kea_twisted.server import Dhcp4Server
+
+        dhcp4 = {"interfaces-config": {"interfaces": ["lo"]},
+                 "lease-database": {"type": "memfile", "persist": False},
+                 "subnet4": [{"id": 1, "subnet": "10.0.0.0/24"}]}
+        dhcp4.update(extra)
+        config = stage_config_element(from_python({"Dhcp4": dhcp4}), interfaces={"lo": [IPv4Address("127.0.0.1")]})
+        return Dhcp4Server(config, clock=Clock().seconds, interfaces={"lo": [IPv4Address("127.0.0.1")]})
+
+    def test_backlog_from_multi_threading(self):
+        """Dhcp4Server.receive_backlog: packet-queue-size with
+        multi-threading enabled; none without it (Kea has no queue then) or
+        with size 0 (Kea's unbounded queue)."""
+        clock = Clock()
+        backlog = self._server(**{"multi-threading": {"enable-multi-threading": True,
+                                                      "packet-queue-size": 7}}).receive_backlog(clock)
+        self.assertEqual(backlog.size, 7)
+        self.assertIs(backlog.clock, clock)
+        self.assertIsNone(self._server().receive_backlog(clock))
+        self.assertIsNone(self._server(**{"multi-threading": {"enable-multi-threading": True,
+                                                              "packet-queue-size": 0}}).receive_backlog(clock))
+
+
+class GroupedLeaseRowsTests(SynchronousTestCase):
+    """A backlog from a memfile server with a lease file: a turn's rows go
+    to disk together, before any of the turn's replies is written."""
+
+    RELAY = IPv4Address("127.0.0.2")
+    SERVER = IPv4Address("127.0.0.1")
+
+    def setUp(self):
+        import os
+        import tempfile
+
+        from kea_twisted.config.element import from_python
+        from kea_twisted.config.staging import stage_config_element
+        from kea_twisted.server import Dhcp4Server
+
+        workdir = tempfile.mkdtemp(prefix="backlog-")
+        self.path = os.path.join(workdir, "leases4.csv")
+        dhcp4 = {"interfaces-config": {"interfaces": ["lo"]},
+                 "lease-database": {"type": "memfile", "persist": True, "name": self.path, "lfc-interval": 0},
+                 "multi-threading": {"enable-multi-threading": True, "packet-queue-size": 16},
+                 "subnet4": [{"id": 1, "subnet": "10.10.0.0/24", "relay": {"ip-addresses": [str(self.RELAY)]},
+                              "pools": [{"pool": "10.10.0.10 - 10.10.0.200"}]}]}
+        interfaces = {"lo": [self.SERVER]}
+        config = stage_config_element(from_python({"Dhcp4": dhcp4}), interfaces=interfaces)
+        self.clock = Clock()
+        self.clock.advance(1_800_000_000)
+        self.server = Dhcp4Server(config, clock=self.clock.seconds, interfaces=interfaces)
+        self.server.start()
+        self.addCleanup(self.server.stop)
+        self.server.set_socket_addresses([self.SERVER])
+        self.backlog = self.server.receive_backlog(self.clock)
+        self.protocol = Dhcp4Protocol(self.server.engine, "lo", self.SERVER, 67, clock=self.clock,
+                                      backlog=self.backlog)
+        self.seen = []  # (reply yiaddr, lease rows on disk at the write)
+        test = self
+
+        class Transport(FakeDatagramTransport):
+            def write(self, packet, addr=None):
+                with open(test.path) as f:
+                    rows = f.read().splitlines()[1:]
+                test.seen.append((str(IPv4Address(packet[16:20])), rows))
+                super().write(packet, addr)
+
+        self.protocol.transport = Transport()
+
+    def _packet(self, i, kind, address=None):
+        from kea_twisted.packet import Packet4, encode
+
+        options = {53: bytes([kind])}
+        if address is not None:
+            options.update({50: address, 54: self.SERVER.packed})
+        return encode(Packet4(op=1, xid=i, chaddr=b"\x02\x00" + i.to_bytes(4, "big"), giaddr=self.RELAY,
+                              hops=1, options=options), sort_options=False)
+
+    def _turn(self, datagrams):
+        for data in datagrams:
+            self.protocol.datagramReceived(data, (str(self.RELAY), 67))
+        self.clock.advance(0)
+
+    def test_rows_on_disk_before_each_reply(self):
+        """Five REQUESTs in one turn: when the first ACK is written, all
+        five lease rows already are on disk (one grouped write), and each
+        ACK's address has its row."""
+        self._turn([self._packet(i, 1) for i in range(5)])
+        offers = [IPv4Address(address).packed for address, _rows in self.seen]
+        self.assertEqual(len(offers), 5)
+        self.seen.clear()
+        self._turn([self._packet(i, 3, offers[i]) for i in range(5)])
+        self.assertEqual(len(self.seen), 5)
+        for address, rows in self.seen:
+            self.assertIn(address, [row.split(",")[0] for row in rows])
+        self.assertEqual(len(self.seen[0][1]), 5)
+        # Outside a turn the file writes rows at once again.
+        self.assertTrue(self.server.lease_file.flush_each_row)
+
+    def test_failed_write_sends_nothing(self):
+        """If the turn's grouped write fails, none of its ACKs is sent and
+        each is logged as a send failure."""
+        from kea_twisted.leasefile import LeaseFileError
+
+        self._turn([self._packet(i, 1) for i in range(3)])
+        offers = [IPv4Address(address).packed for address, _rows in self.seen]
+        self.seen.clear()
+        lease_file = self.server.lease_file
+
+        def refuse(data):
+            raise LeaseFileError("disk full")
+
+        self.patch(lease_file, "_write", refuse)
+        with capturedLogs() as events:
+            self._turn([self._packet(i, 3, offers[i]) for i in range(3)])
+        self.assertEqual(self.seen, [])
+        self.assertEqual([e.get("msgid") for e in events].count("DHCP4_PACKET_SEND_FAIL"), 3)

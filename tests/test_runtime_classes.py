@@ -3,7 +3,8 @@ Tests for the classification steps of kea_twisted.runtime.Dhcp4Runtime:
 the packet's one class list, hook classes, Kea's current host, KNOWN from
 any reservation, reserved classes early (re-evaluation) or late (shared
 networks).  The recorded scenarios tests/scenarios/class-reserved-* pin the
-same on the wire.
+same on the wire.  RuntimePrecomputedTests: the per-configuration values
+the hot path reads (netmask bytes, the shared empty option source, names).
 """
 
 from __future__ import annotations
@@ -97,3 +98,52 @@ class RuntimeClassTests(SynchronousTestCase):
         q = query()
         classes = rt.classify_after_hosts(q, rt.classify_pass1(q), None, subnet, {})
         self.assertIn("UNKNOWN", classes)
+
+
+class RuntimePrecomputedTests(SynchronousTestCase):
+    """What Dhcp4Runtime computes once per configuration instead of per
+    packet (issue 8, hot path)."""
+
+    def test_netmask_bytes_per_subnet(self):
+        """Each subnet runtime carries its prefix's netmask as option 1's
+        payload."""
+        rt = runtime(self, **{"subnet4": [
+            {"id": 1, "subnet": "10.0.0.0/24", "pools": [{"pool": "10.0.0.10 - 10.0.0.20"}]},
+            {"id": 2, "subnet": "10.1.0.0/13", "pools": [{"pool": "10.1.0.10 - 10.1.0.20"}]}]})
+        self.assertEqual(rt.subnets[1].netmask_packed, b"\xff\xff\xff\x00")
+        self.assertEqual(rt.subnets[2].netmask_packed, b"\xff\xf8\x00\x00")
+
+    def test_empty_option_levels_are_one_shared_frozen_mapping(self):
+        """A pool and a subnet without options give the same read-only
+        empty mapping for every query, never a fresh dict a caller could
+        fill."""
+        from kea_twisted.runtime import NO_OPTIONS
+
+        rt = runtime(self, **{"subnet4": [
+            {"id": 1, "subnet": "10.0.0.0/24", "pools": [{"pool": "10.0.0.10 - 10.0.0.20"}]}]})
+        subnet = rt.subnets[1]
+        pool = subnet.pools[0].model
+        rt.pool_options.clear()  # as for a pool the runtime has no entry for
+        first = rt.option_sources(subnet, [], None, pool)
+        second = rt.option_sources(subnet, [], None, pool)
+        self.assertIs(first[0], NO_OPTIONS)
+        self.assertIs(second[0], NO_OPTIONS)
+        self.assertEqual(len(first), 3)  # pool, subnet, global
+        with self.assertRaises(TypeError):
+            first[0][3] = None  # type: ignore[index]
+
+    def test_after_allocation_without_generated_name(self):
+        """No 12/81, or a client hostname already kept: the decision is
+        returned as is (no address text built); an empty FQDN still gets
+        Kea's generated name with the address."""
+        rt = runtime(self, **{"ddns-qualifying-suffix": "example.org"})
+        subnet = rt.subnets[1]
+        address = IPv4Address("10.0.0.11")
+        for options in ({53: b"\x01"}, {53: b"\x01", 12: b"foo"}):
+            names = rt.client_names(Packet4(chaddr=b"\x02" * 6, options=options), None, subnet)
+            self.assertIs(names.after_allocation(address), names)
+        names = rt.client_names(Packet4(chaddr=b"\x02" * 6, options={53: b"\x01", 81: b"\x01\x00\x00"}),
+                                None, subnet)
+        final = names.after_allocation(address)
+        self.assertTrue(final.generated)
+        self.assertEqual(final.lease_hostname, "myhost-10-0-0-11.example.org.")

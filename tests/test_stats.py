@@ -257,6 +257,36 @@ class ObservationTests(SynchronousTestCase):
         self.assertEqual((observation.max_sample_count, observation.max_sample_age),
                          (None, 30.0))
 
+    def test_add_value_fast_path_matches_observation(self):
+        """StatsMgr.add_value's int fast path gives the same samples as
+        Observation.add_value under the count limit, the age limit and an
+        explicit ``now``; a bool or float delta on an integer statistic
+        still fails with Kea's type error."""
+        clock, fast = make()
+        for limits in ((3, None), (None, 5.0)):
+            fast.remove_all()
+            fast.set_value("n", 0)
+            observation = fast.get_observation("n")
+            reference = Observation("n", 0, clock.now)
+            for target in (observation, reference):
+                if limits[0] is not None:
+                    target.set_max_sample_count(limits[0])
+                else:
+                    target.set_max_sample_age(limits[1])
+            for i in range(12):
+                clock.now += 1.5
+                fast.add_value("n", i)
+                reference.add_value(i, clock.now)
+            fast.add_value("n", -4, now=clock.now + 1)
+            reference.add_value(-4, clock.now + 1)
+            self.assertEqual(list(observation.samples), list(reference.samples))
+            self.assertEqual(observation.value, sum(range(12)) - 4)
+        with self.assertRaises(StatsError):
+            fast.add_value("n", True)
+        with self.assertRaises(StatsError):
+            fast.add_value("n", 0.5)
+        self.assertEqual(fast.value("n"), sum(range(12)) - 4)
+
     def test_observation_direct(self):
         """Observation keeps its kind and limits."""
         observation = Observation("x", 3, T0)

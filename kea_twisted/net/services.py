@@ -367,10 +367,20 @@ class Dhcp4Service(service.Service):
     # -- sockets ---------------------------------------------------------
 
     def _open_sockets(self) -> None:
+        # Kea's packet-queue-size (multi-threading on): one bounded receive
+        # backlog for all the server's UDP sockets, oldest dropped first.
+        backlog = self.server.receive_backlog(self.reactor) if hasattr(self.server, "receive_backlog") else None
+        self.backlog = backlog
+        extra = {}
+        if backlog is not None:
+            from kea_twisted.net.sockets import udp_opener
+
+            extra["open_udp"] = udp_opener(backlog)
         self.sockets = self._sockets_factory(
             self.reactor, self.config.interfaces_config,
             # A database-backed server hands packets to its worker thread.
-            getattr(self.server, "packet_handler", None) or self.server.engine, self.server_port
+            getattr(self.server, "packet_handler", None) or self.server.engine, self.server_port,
+            **extra,
         )
         self.server.set_socket_addresses(self.sockets.addresses())
         finished = getattr(self.sockets, "finished", None)
@@ -385,6 +395,9 @@ class Dhcp4Service(service.Service):
             self.reactor.stop()
 
     def _close_sockets(self) -> Deferred:
+        backlog, self.backlog = getattr(self, "backlog", None), None
+        if backlog is not None:
+            backlog.stop()
         sockets, self.sockets = self.sockets, None
         if sockets is None:
             return succeed(None)

@@ -72,6 +72,7 @@ __all__ = [
     "ServiceSockets",
     "ServiceSocketsFailed",
     "open_service_sockets",
+    "udp_opener",
     "open_udp_listener",
     "open_raw_listener",
 ]
@@ -265,12 +266,25 @@ class ServiceSocketsFailed(Exception):
 Opener = Callable[[Any, IPacketHandler, str, IPv4Address, int], Any]
 
 
-def open_udp_listener(reactor: Any, handler: IPacketHandler, iface: str, addr: IPv4Address, port: int) -> Any:
-    """A Kea-style UDP socket on the reactor (an ``IListeningPort``)."""
+def open_udp_listener(reactor: Any, handler: IPacketHandler, iface: str, addr: IPv4Address, port: int,
+                      backlog: Any = None) -> Any:
+    """A Kea-style UDP socket on the reactor (an ``IListeningPort``);
+    ``backlog``: the server's :class:`~kea_twisted.net.udp.ReceiveBacklog`
+    (multi-threading's ``packet-queue-size``), or None."""
     from kea_twisted.net.udp import Dhcp4Protocol, listen_udp, open_udp_socket
 
     sock = open_udp_socket(iface, addr, port)
-    return listen_udp(reactor, sock, Dhcp4Protocol(handler, iface, addr, port, clock=reactor))
+    return listen_udp(reactor, sock, Dhcp4Protocol(handler, iface, addr, port, clock=reactor, backlog=backlog))
+
+
+def udp_opener(backlog: Any) -> Opener:
+    """An ``open_udp`` for :class:`ServiceSockets` whose sockets share
+    ``backlog`` (a :class:`~kea_twisted.net.udp.ReceiveBacklog`)."""
+
+    def open_udp(reactor: Any, handler: IPacketHandler, iface: str, addr: IPv4Address, port: int) -> Any:
+        return open_udp_listener(reactor, handler, iface, addr, port, backlog=backlog)
+
+    return open_udp
 
 
 def open_raw_listener(reactor: Any, handler: IPacketHandler, iface: str, addr: IPv4Address, port: int) -> Any:

@@ -33,6 +33,27 @@ The socket is created, configured and bound here, then handed to the
 reactor with ``IReactorSocket.adoptDatagramPort`` (``listenUDP`` gives no
 chance to set options before ``bind``).
 
+With ``multi-threading`` enabled, Kea queues received packets for its
+worker threads in a queue of ``packet-queue-size`` entries; when a packet
+arrives with the queue full, the oldest waiting packets are dropped to make
+room (``ThreadPoolQueue::pushBack``) and ``DHCP4_PACKET_QUEUE_FULL`` is
+logged at debug level 10 — no statistic counts them (they never reach
+``processPacket``, where ``pkt4-received`` is counted) [src Kea 2.2
+``dhcp4_srv.cc`` ``run_one``, ``util/thread_pool.h``].  A
+:class:`ReceiveBacklog` is that queue on the reactor: the sockets sharing it
+put every datagram of one reactor turn in it (Twisted's ``udp.Port.doRead``
+reads up to ``maxThroughput`` bytes of datagrams per readiness), keeping the
+newest ``packet-queue-size``; a ``callLater(0)`` processes them once the
+turn's reads are done.  Past saturation the server so answers fresh queries
+instead of working through stale ones their clients have given up on.
+
+A backlog given a ``group`` (the lease file's
+:meth:`~kea_twisted.leasefile.LeaseFile.grouped`) processes each turn inside
+it, so the turn's lease rows are written with one ``write(2)``, and holds
+the replies produced meanwhile until the group has ended: no reply leaves
+before its lease row is written.  If that write fails, the turn's held
+replies are dropped (``DHCP4_PACKET_SEND_FAIL`` for each).
+
 Tests: tests/test_net_udp.py
 """
 
@@ -41,7 +62,8 @@ from __future__ import annotations
 import errno
 import socket
 from ipaddress import IPv4Address
-from typing import Any, Callable, Dict, Optional, Tuple
+from collections import deque
+from typing import Any, Callable, ContextManager, Deque, Dict, List, Optional, Tuple
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IListeningPort, IReactorSocket, IReactorTime
@@ -53,6 +75,7 @@ from kea_twisted.logs import DBG_TRACE_BASIC, enabled, kea_logger
 
 __all__ = [
     "Dhcp4Protocol",
+    "ReceiveBacklog",
     "open_udp_socket",
     "listen_udp",
     "handle_datagram",
@@ -63,6 +86,9 @@ __all__ = [
 ]
 
 SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
+
+# Kea's DBG_DHCP4_BASIC, the level of DHCP4_PACKET_QUEUE_FULL.
+_DBG_DHCP4_BASIC = 10
 
 packets_log = kea_logger("packets")
 dhcp4_log = kea_logger("dhcp4")
@@ -157,6 +183,9 @@ class Dhcp4Protocol(DatagramProtocol):
         identifier, spec/dhcp4.md §4).
     :param local_port: the server port (67, or ``-p``).
     :param clock: for ``Arrival.received``; the global reactor if None.
+    :param backlog: a :class:`ReceiveBacklog` (shared by the server's
+        sockets) to queue datagrams in; None: each is processed as it is
+        read (Kea without multi-threading).
     """
 
     def __init__(
@@ -166,8 +195,10 @@ class Dhcp4Protocol(DatagramProtocol):
         local_addr: IPv4Address,
         local_port: int,
         clock: Optional[IReactorTime] = None,
+        backlog: Optional["ReceiveBacklog"] = None,
     ) -> None:
         self.handler = handler
+        self.backlog = backlog
         self.iface = iface
         self.local_addr = IPv4Address(local_addr)
         self.local_port = local_port
@@ -186,6 +217,15 @@ class Dhcp4Protocol(DatagramProtocol):
         return address
 
     def datagramReceived(self, data: bytes, addr: Tuple[str, int]) -> None:
+        if self.backlog is not None:
+            self.backlog.push(self, data, addr, self.clock.seconds())
+        else:
+            self.process(data, addr, self.clock.seconds())
+
+    def process(self, data: bytes, addr: Tuple[str, int], received: float,
+                send: Optional[Callable[[Reply], None]] = None) -> None:
+        """Hand one datagram, read at reactor time ``received``, to the
+        engine and send its reply (through ``send`` when given)."""
         try:
             arrival = Arrival(
                 iface=self.iface,
@@ -195,12 +235,12 @@ class Dhcp4Protocol(DatagramProtocol):
                 remote_port=addr[1],
                 to_broadcast=False,
                 socket_type="udp",
-                received=self.clock.seconds(),
+                received=received,
             )
         except ValueError:
             packets_log.failure("{msgid} bad sender address {addr!r}", msgid="DHCP4_BUFFER_RECEIVE_FAIL", addr=addr)
             return
-        handle_datagram(self.handler, data, arrival, self.sendReply)
+        handle_datagram(self.handler, data, arrival, self.sendReply if send is None else send)
 
     def sendReply(self, reply: Reply) -> None:
         """Write ``reply`` to its destination; a refusal by the kernel (no
@@ -213,6 +253,97 @@ class Dhcp4Protocol(DatagramProtocol):
             self.transport.write(reply.data, (str(reply.dest_addr), reply.dest_port))
         except Exception as e:  # OSError, MessageLengthError, InvalidAddressError
             log_send_fail(reply, e)
+
+
+class ReceiveBacklog:
+    """Kea's multi-threading packet queue for the datagrams of one reactor
+    turn (see the module docstring).
+
+    :param size: ``packet-queue-size`` (at least 1).
+    :param clock: ``IReactorTime``: the processing of a turn's datagrams is
+        a ``callLater(0)``, which the reactor runs after the reads.
+    :param group: returns a context manager to process a turn in (the
+        lease file's ``grouped``); replies are held until it has exited.
+
+    :ivar dropped: datagrams dropped as the oldest of a full queue.
+    """
+
+    def __init__(self, size: int, clock: IReactorTime,
+                 group: Optional[Callable[[], ContextManager[Any]]] = None) -> None:
+        self.size = max(1, int(size))
+        self.clock = clock
+        self.group = group
+        # (protocol, reply) produced during a grouped turn, not yet sent.
+        self._held: Optional[List[Tuple["Dhcp4Protocol", Reply]]] = None
+        self.dropped = 0
+        self._waiting: Deque[Tuple[Dhcp4Protocol, bytes, Tuple[str, int], float]] = deque()
+        self._call: Any = None
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+    def push(self, protocol: Dhcp4Protocol, data: bytes, addr: Tuple[str, int], received: float) -> None:
+        """Queue one datagram read by ``protocol``; a full queue first loses
+        its oldest."""
+        waiting = self._waiting
+        while len(waiting) >= self.size:
+            waiting.popleft()
+            self.dropped += 1
+            if enabled(dhcp4_log, LogLevel.debug, _DBG_DHCP4_BASIC):
+                dhcp4_log.debug("{msgid} multi-threading packet queue is full", msgid="DHCP4_PACKET_QUEUE_FULL",
+                                debuglevel=_DBG_DHCP4_BASIC)
+        waiting.append((protocol, data, addr, received))
+        if self._call is None:
+            self._call = self.clock.callLater(0, self.drain)
+
+    def drain(self) -> None:
+        """Process what is queued, oldest first.  Only the datagrams queued
+        when it starts: one read during processing waits for the next
+        turn, as the queue-size bound is per turn."""
+        self._call = None
+        if self.group is None:
+            self._process_turn(None)
+            return
+        held: List[Tuple[Dhcp4Protocol, Reply]] = []
+        self._held = held
+        try:
+            with self.group():
+                self._process_turn(self._hold)
+        except Exception as e:
+            # The turn's rows may not be on disk: none of its replies goes.
+            for _protocol, reply in held:
+                log_send_fail(reply, e)
+            held = []
+        finally:
+            self._held = None
+        for protocol, reply in held:
+            protocol.sendReply(reply)
+
+    def _process_turn(self, hold: Optional[Callable[["Dhcp4Protocol"], Callable[[Reply], None]]]) -> None:
+        waiting = self._waiting
+        remaining = len(waiting)
+        while remaining and waiting:
+            remaining -= 1
+            protocol, data, addr, received = waiting.popleft()
+            protocol.process(data, addr, received, None if hold is None else hold(protocol))
+
+    def _hold(self, protocol: "Dhcp4Protocol") -> Callable[[Reply], None]:
+        def send(reply: Reply) -> None:
+            # A reply that comes later (a Deferred, e.g. parked by HA) is
+            # sent at once: its rows were written when its turn ended.
+            if self._held is not None:
+                self._held.append((protocol, reply))
+            else:
+                protocol.sendReply(reply)
+
+        return send
+
+    def stop(self) -> None:
+        """Forget what is queued (the sockets are closing)."""
+        if self._call is not None and self._call.active():
+            self._call.cancel()
+        self._call = None
+        self._waiting.clear()
 
 
 def open_udp_socket(
