@@ -239,3 +239,15 @@ class UrlTests(SynchronousTestCase):
         self.assertEqual((u.scheme, u.stripped_hostname, u.port, u.path), ("http", "::1", 8080, "/x"))
         self.assertEqual(Url.parse("http://127.0.0.1").port, 0)
         self.assertEqual(Url.parse("http://").error, "hostname missing in http://")
+
+
+
+class ListenerRestrictionTests(SynchronousTestCase):
+    def test_listener_restricted_unless_explicitly_open(self):
+        """The dedicated listener answers only partner commands by default
+        (kea_twisted's choice, docs/compatibility.md); restrict-commands
+        false written out opens it as in Kea 2.2; true restricts."""
+        self.assertTrue(parse_ha_config([base()]).listener_restricted)
+        self.assertFalse(parse_ha_config([base(restrict_commands=False)]).listener_restricted)
+        self.assertTrue(parse_ha_config([base(restrict_commands=True)]).listener_restricted)
+        self.assertFalse(parse_ha_config([base()]).restrict_commands)

@@ -403,6 +403,10 @@ class HAConfig:
     wait_backup_ack: bool = False
     require_client_certs: bool = True
     restrict_commands: bool = False
+    #: kea_twisted's own: the dedicated listener answers only the commands
+    #: a partner sends (HA_COMMANDS4) unless restrict-commands is explicitly
+    #: false; Kea 2.2 answers every command there by default.
+    listener_restricted: bool = True
     enable_multi_threading: bool = False
     http_dedicated_listener: bool = False
     http_listener_threads: int = 0
@@ -635,6 +639,7 @@ def parse_ha_config(
         values[key.replace("-", "_")] = c.string(key) if c.has(key) else None
     values["require_client_certs"] = c.boolean("require-client-certs")
     values["restrict_commands"] = c.boolean("restrict-commands")
+    values["listener_restricted"] = values["restrict_commands"] or not c.node.has("restrict-commands")
 
     raw_peers: List[Dict[str, Any]] = []
     seen_names: List[str] = []

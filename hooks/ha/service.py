@@ -110,14 +110,15 @@ def default_client_factory(tls: Any = None) -> ClientFactory:
 
 def default_listener_factory(tls: Any = None) -> ListenerFactory:
     """The dedicated HA listener of :mod:`hooks.ha.transport` on this
-    server's ``url``, TLS from the own peer entry, ``restrict-commands``
-    honoured (others get 403, as Kea's ``filterCommand``)."""
+    server's ``url``, TLS from the own peer entry, answering only the
+    commands a partner sends (others get 403, as Kea's ``filterCommand``
+    with ``restrict-commands``) unless restrict-commands is explicitly false."""
 
     def factory(reactor: Any, config: HAConfig, execute: Callable[[Dict[str, Any]], Deferred]) -> Deferred:
         from hooks.ha.transport import listen
 
         listener_tls: Any = tls.listener if tls is not None else config.listener_tls
-        allowed = commands.HA_COMMANDS4 if config.restrict_commands else None
+        allowed = commands.HA_COMMANDS4 if config.listener_restricted else None
         return listen(reactor, config.this_server.url, execute, tls=listener_tls,
                       allowed_commands=allowed)
 
