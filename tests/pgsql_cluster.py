@@ -197,9 +197,14 @@ class PgCluster:
         """Start a paused server again on the same port and data."""
         if self.running:
             return
-        if not self._launch(os.path.join(self.directory, "data"), self.port):
+        # The stopped postmaster may still hold its port or lock file for a
+        # moment on a loaded machine: a few bounded attempts.
+        for attempt in range(5):
+            if self._launch(os.path.join(self.directory, "data"), self.port):
+                return
             self._stop_process()
-            raise RuntimeError("PostgreSQL did not start again on port %s:\n%s" % (self.port, self.server_log()))
+            time.sleep(0.2 * (attempt + 1))  # another process releasing its port
+        raise RuntimeError("PostgreSQL did not start again on port %s:\n%s" % (self.port, self.server_log()))
 
     def _launch(self, data: str, port: int) -> bool:
         log_path = os.path.join(self.directory, "server.log")
