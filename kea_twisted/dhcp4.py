@@ -430,12 +430,7 @@ class Dhcp4Engine:
 
         def ask(query: Packet4) -> bytes:
             handle.reset(query4=query, id_type="flex-id", id_value=b"")
-            step = self.hooks.call("host4_identifier", handle)
-            if isinstance(step, Deferred):
-                dhcp4_log.error("{msgid} a host4_identifier callout returned a Deferred; not waited for",
-                                msgid="DHCP4_HOOK_CALLOUT_ASYNC")
-                step.addErrback(lambda f: None)
-                return b""
+            step = self.hooks.call_now("host4_identifier", handle)
             value = handle.arguments.get("id_value") or b""
             return bytes(value) if step is NextStep.CONTINUE else b""
 
@@ -632,13 +627,7 @@ class Dhcp4Engine:
             if not hooks.has_callouts(point):
                 return False, arguments
             handle.reset(query4=query, **arguments)
-            step = hooks.call(point, handle)
-            if isinstance(step, Deferred):
-                dhcp4_log.error("{msgid} a {point} callout returned a Deferred; allocation does not wait",
-                                msgid="DHCP4_HOOK_CALLOUT_ASYNC", point=point)
-                step.addErrback(lambda f: None)
-                return False, dict(handle.arguments)
-            return step is _SKIP, dict(handle.arguments)
+            return hooks.call_now(point, handle) is _SKIP, dict(handle.arguments)
 
         return call
 

@@ -887,7 +887,7 @@ class HookRunner:
         callouts (which must be synchronous)."""
         handle = CalloutHandle(arguments, self)
         if "context_create" in self._callouts:
-            self._call_sync_only("context_create", handle)
+            self.call_now("context_create", handle)
         return handle
 
     def release_handle(self, handle: CalloutHandle) -> None:
@@ -895,14 +895,22 @@ class HookRunner:
         contexts (Kea does this in the handle's destructor)."""
         if "context_destroy" in self._callouts:
             handle.arguments.clear()
-            self._call_sync_only("context_destroy", handle)
+            self.call_now("context_destroy", handle)
         handle.arguments.clear()
         handle._contexts.clear()
 
-    def _call_sync_only(self, hook: str, handle: CalloutHandle) -> None:
-        result = self.call(hook, handle)
-        if isinstance(result, Deferred):
-            result.addErrback(lambda f: _callouts_log.failure("{hook} callout failed", f, hook=hook))
+    def call_now(self, hook_point: str, handle: CalloutHandle) -> NextStep:
+        """:meth:`call` for hook points the server cannot wait on (Kea calls
+        them inside synchronous code: ``context_create``, ``lease4_select``,
+        ``lease4_expire``, ``host4_identifier`` …).  A callout answering with
+        a Deferred is not waited for: logged, and the step is CONTINUE."""
+        result = self.call(hook_point, handle)
+        if not isinstance(result, Deferred):
+            return result
+        _callouts_log.error("{msgid} a callout on hook {hook} returned a Deferred; it is not waited for",
+                            msgid="HOOKS_CALLOUT_NOT_AWAITED", hook=hook_point)
+        result.addErrback(lambda f: _callouts_log.failure("{hook} callout failed", f, hook=hook_point))
+        return _CONTINUE
 
     def call(self, hook_point: str, handle: CalloutHandle) -> Union[NextStep, "Deferred[NextStep]"]:
         """Run every callout on ``hook_point`` in library order.

@@ -314,24 +314,15 @@ class Dhcp4Server:
 
     def _sync_callouts(self, point: str, **arguments) -> bool:
         """Run ``point``'s callouts for reclamation (Kea calls them inside
-        the allocation engine, synchronously): True when they said SKIP.
-        A callout answering with a Deferred is not waited for (logged)."""
+        the allocation engine, synchronously): True when they said SKIP."""
         hooks = self.hooks
         if hooks is None or not hooks.has_callouts(point):
             return False
-        from twisted.internet.defer import Deferred
-
         from kea_twisted.hooks import NextStep
 
         handle = hooks.create_handle(**arguments)
         try:
-            step = hooks.call(point, handle)
-            if isinstance(step, Deferred):
-                log.error("{msgid} a {point} callout returned a Deferred: reclamation does not wait",
-                          msgid="DHCPSRV_HOOK_CALLOUT_ASYNC", point=point)
-                step.addErrback(lambda f: None)
-                return False
-            return step is NextStep.SKIP
+            return hooks.call_now(point, handle) is NextStep.SKIP
         finally:
             hooks.release_handle(handle)
 

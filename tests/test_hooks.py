@@ -155,6 +155,26 @@ class CalloutHandleTests(SynchronousTestCase):
         self.assertRaises(ParkingError, lambda: CalloutHandle().parking_lot)
 
 
+class CallNowTests(SynchronousTestCase):
+    def test_synchronous_steps_pass_through(self):
+        """call_now gives the callouts' step when they answer at once."""
+        journal: List[Any] = []
+        runner = runner_with(Scripted(journal, "a", lease4_select=setting(NextStep.SKIP, journal, "a")))
+        self.assertIs(runner.call_now("lease4_select", runner.create_handle()), NextStep.SKIP)
+
+    def test_deferred_is_not_waited_for(self):
+        """A callout answering with an unfired Deferred at a hook point the
+        server cannot wait on: CONTINUE at once, HOOKS_CALLOUT_NOT_AWAITED
+        logged."""
+        gate = Deferred()
+        runner = runner_with(Scripted([], "a", lease4_select=lambda handle: gate))
+        with capturedLogs() as events:
+            step = runner.call_now("lease4_select", runner.create_handle())
+        self.assertIs(step, NextStep.CONTINUE)
+        self.assertIn("HOOKS_CALLOUT_NOT_AWAITED", msgids(events))
+        gate.callback(None)
+
+
 class NextStepTests(SynchronousTestCase):
     def test_example_drops_listed_mac(self):
         """The STYLE.md example loads from its file with parameters and drops
