@@ -27,6 +27,8 @@ from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Network
 from typing import Callable, Collection, Dict, List, Optional, Sequence, Tuple
 
+from kea_twisted.reclaim import declined_recovered_deltas, reclaimed_deltas
+
 __all__ = [
     "PoolRuntime",
     "SubnetRuntime",
@@ -249,15 +251,9 @@ class AllocationEngine:
         was reclaimed already.  The reuse then counts its own assignment."""
         if self.on_stat is None or lease.state == 2:
             return
-        subnet_id = lease.subnet_id
-        if lease.state == 1:
-            self.on_stat(f"subnet[{subnet_id}].declined-addresses", -1)
-            self.on_stat("declined-addresses", -1)
-            self.on_stat("reclaimed-declined-addresses", 1)
-            self.on_stat(f"subnet[{subnet_id}].reclaimed-declined-addresses", 1)
-        self.on_stat(f"subnet[{subnet_id}].assigned-addresses", -1)
-        self.on_stat("reclaimed-leases", 1)
-        self.on_stat(f"subnet[{subnet_id}].reclaimed-leases", 1)
+        deltas = declined_recovered_deltas(lease.subnet_id) if lease.state == 1 else []
+        for name, delta in deltas + reclaimed_deltas(lease.subnet_id):
+            self.on_stat(name, delta)
 
     def _reservation_conflict(self, ctx: AllocationContext) -> None:
         """A DISCOVER whose reserved address is leased to another client

@@ -54,6 +54,8 @@ __all__ = [
     "ReclaimedLease",
     "ReclamationResult",
     "LeaseReclaimer",
+    "declined_recovered_deltas",
+    "reclaimed_deltas",
 ]
 
 log = kea_logger("alloc-engine")
@@ -135,6 +137,29 @@ class ReclamationResult:
 
 def _subnet_stat(subnet_id: int, name: str) -> str:
     return f"subnet[{subnet_id}].{name}"
+
+
+# The statistics Kea moves when it reclaims a lease, in Kea's order; the
+# allocation engine, which reclaims an expired lease on the way to reusing
+# it, moves the same ones.
+
+def declined_recovered_deltas(subnet_id: int) -> List[Tuple[str, int]]:
+    """A declined lease of ``subnet_id`` returned to the pool."""
+    return [
+        (_subnet_stat(subnet_id, "declined-addresses"), -1),
+        ("declined-addresses", -1),
+        ("reclaimed-declined-addresses", 1),
+        (_subnet_stat(subnet_id, "reclaimed-declined-addresses"), 1),
+    ]
+
+
+def reclaimed_deltas(subnet_id: int) -> List[Tuple[str, int]]:
+    """Any lease of ``subnet_id`` reclaimed."""
+    return [
+        (_subnet_stat(subnet_id, "assigned-addresses"), -1),
+        ("reclaimed-leases", 1),
+        (_subnet_stat(subnet_id, "reclaimed-leases"), 1),
+    ]
 
 
 class LeaseReclaimer:
@@ -226,9 +251,7 @@ class LeaseReclaimer:
                       address=lease.address, reason=str(e))
             return ReclaimedLease(lease, Outcome.FAILED, self.store.get_lease4(lease.address))
         # Kea counts the lease as reclaimed even when a callout skipped it.
-        result.stats.append((_subnet_stat(lease.subnet_id, "assigned-addresses"), -1))
-        result.stats.append(("reclaimed-leases", 1))
-        result.stats.append((_subnet_stat(lease.subnet_id, "reclaimed-leases"), 1))
+        result.stats.extend(reclaimed_deltas(lease.subnet_id))
         return ReclaimedLease(lease, outcome, stored)
 
     def _recover_declined(self, lease: Lease4, result: ReclamationResult) -> bool:
@@ -240,12 +263,7 @@ class LeaseReclaimer:
         log.info("{msgid} IPv4 address {address} is returned to the pool after {secs} seconds of probation",
                  msgid="ALLOC_ENGINE_V4_DECLINED_RECOVERED", address=lease.address,
                  secs=lease.valid_lifetime)
-        result.stats.extend([
-            (_subnet_stat(lease.subnet_id, "declined-addresses"), -1),
-            ("declined-addresses", -1),
-            ("reclaimed-declined-addresses", 1),
-            (_subnet_stat(lease.subnet_id, "reclaimed-declined-addresses"), 1),
-        ])
+        result.stats.extend(declined_recovered_deltas(lease.subnet_id))
         return True
 
     def flush(self, now: int) -> int:
