@@ -13,7 +13,7 @@ from ipaddress import IPv4Address
 
 from twisted.internet.defer import succeed
 from twisted.internet.testing import MemoryReactorClock
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from kea_twisted.config.element import from_python
 from kea_twisted.config.staging import stage_config_element
@@ -201,3 +201,23 @@ class ConfigCommandsServiceTests(SynchronousTestCase):
         self.assertEqual(str(self._offer()), "198.51.100.5")
         got = self.successResultOf(self.service.commands.process({"command": "config-get"}))
         self.assertEqual([s["id"] for s in got["arguments"]["Dhcp4"]["subnet4"]], [7])
+
+    def test_apply_with_unreachable_database_keeps_old(self):
+        """A configuration whose lease database cannot be opened (PostgreSQL
+        on a closed loopback port) is not put in force: apply answers False
+        and the old configuration keeps answering DHCP."""
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise SkipTest("psycopg (the postgresql extra) is not installed")
+        old = self.service.config
+        config = stage_config_element(from_python({"Dhcp4": {
+            "interfaces-config": {"interfaces": ["lo"], "dhcp-socket-type": "udp"},
+            "lease-database": {"type": "postgresql", "name": "kea", "host": "127.0.0.1", "port": 18599,
+                               "user": "kea", "password": "kea", "connect-timeout": 2},
+            "subnet4": [{"id": 2, "subnet": "198.51.100.0/24", "relay": {"ip-addresses": ["127.0.0.1"]},
+                         "pools": [{"pool": "198.51.100.5 - 198.51.100.6"}]}],
+        }}), interfaces={"lo": [IPv4Address("127.0.0.1")]})
+        self.assertFalse(self.successResultOf(self.service.apply(config)))
+        self.assertIs(self.service.config, old)
+        self.assertEqual(str(self._offer()), "192.0.2.10")

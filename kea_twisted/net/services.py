@@ -475,28 +475,22 @@ class Dhcp4Service(service.Service):
             from kea_twisted.stats import remove_subnet_statistics
 
             remove_subnet_statistics(self.stats, [s.id for s in getattr(old_config, "subnets", ()) or ()])
-            try:
-                self.hooks = self._load_hooks(config, previous=self.hooks)
-            except HookLoadError as e:
-                log.error("{msgid} configuration failed: {error}", msgid="DHCP4_CONFIG_LOAD_FAIL", error=str(e))
-                config_in_force, ok = old_config, False
-                self.hooks = self._load_hooks(old_config)
-            else:
-                config_in_force, ok = config, True
-            self.config = config_in_force
-            self._configure_logging(config_in_force)
-            try:
-                self.server = self._new_server(config_in_force, fresh_statistics=False)
-            except DbOpenError as e:
-                if config_in_force is old_config:
-                    raise
-                log.error("{msgid} configuration failed: Unable to open database: {reason}",
-                          msgid="DHCP4_CONFIG_LOAD_FAIL", reason=str(e))
-                ok = False
-                self.config = config_in_force = old_config
-                self.hooks = self._load_hooks(old_config, previous=self.hooks)
-                self._configure_logging(old_config)
-                self.server = self._new_server(old_config, fresh_statistics=False)
+            # The new configuration; if its libraries fail to load or its
+            # lease database cannot be opened, the old one again.
+            for config_in_force in (config, old_config):
+                try:
+                    self.hooks = self._load_hooks(config_in_force, previous=self.hooks)
+                    self.config = config_in_force
+                    self._configure_logging(config_in_force)
+                    self.server = self._new_server(config_in_force, fresh_statistics=False)
+                    break
+                except (HookLoadError, DbOpenError) as e:
+                    if config_in_force is old_config:
+                        raise
+                    reason = f"Unable to open database: {e}" if isinstance(e, DbOpenError) else str(e)
+                    log.error("{msgid} configuration failed: {error}", msgid="DHCP4_CONFIG_LOAD_FAIL",
+                              error=reason)
+            ok = config_in_force is config
             self._open_sockets()
             self._arm_all()
             self._configured()
