@@ -206,9 +206,9 @@ class ConfigCommandsServiceTests(SynchronousTestCase):
         """A configuration whose lease database cannot be opened (PostgreSQL
         on a closed loopback port) is not put in force: apply answers False
         and the old configuration keeps answering DHCP."""
-        try:
-            import psycopg  # noqa: F401
-        except ImportError:
+        import importlib.util
+
+        if importlib.util.find_spec("psycopg") is None:
             raise SkipTest("psycopg (the postgresql extra) is not installed")
         old = self.service.config
         config = stage_config_element(from_python({"Dhcp4": {
