@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -29,6 +28,7 @@ from twisted.internet import reactor
 from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 from zope.interface.verify import verifyObject
 
+from tests.kea_socket import send_command
 from kea_twisted.leases import ILeaseStore, ISyncLeaseStore, Lease4, NoSuchLease
 from tests import pgsql_cluster
 
@@ -636,24 +636,7 @@ class KeaSharesTheDatabaseTests(_PgCase, SynchronousTestCase):
             return ""
 
     def command(self, command: str, arguments: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-        message: Dict[str, Any] = {"command": command}
-        if arguments is not None:
-            message["arguments"] = arguments
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(10)
-            s.connect(self.socket)
-            s.sendall(json.dumps(message).encode())
-            chunks = []
-            for _ in range(1000):
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                try:
-                    return json.loads(b"".join(chunks))
-                except ValueError:
-                    continue
-        return json.loads(b"".join(chunks))
+        return send_command(self.socket, command, arguments)
 
     def test_kea_reads_our_leases(self):
         """Leases PgLeaseStore wrote are what kea-dhcp4 answers to

@@ -32,11 +32,11 @@ from twisted.internet import defer, reactor, task
 from twisted.internet.task import Clock
 from twisted.internet.threads import deferToThread
 from twisted.logger import globalLogPublisher
-from twisted.python.failure import Failure
 from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 from zope.interface import implementer
 
 from hooks.lease_cmds import lease_cmds
+from tests.kea_socket import send_command
 from kea_twisted.commands import DB_ORIGIN, CommandTable, NetworkState
 from kea_twisted.config.element import from_python
 from kea_twisted.config.errors import ConfigError
@@ -994,20 +994,7 @@ class KeaSharesTheDatabaseTests(TestCase):
             return ""
 
     def kea_command(self, command: str, arguments: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-        message: Dict[str, Any] = {"command": command}
-        if arguments is not None:
-            message["arguments"] = arguments
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(10)
-            s.connect(self.socket)
-            s.sendall(json.dumps(message).encode())
-            chunks = []
-            for _ in range(10000):
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-        return json.loads(b"".join(chunks))
+        return send_command(self.socket, command, arguments)
 
     @defer.inlineCallbacks
     def test_kea_and_us_share_pools(self):
