@@ -21,6 +21,8 @@ from typing import Optional, Union
 from twisted.internet.defer import Deferred
 from zope.interface import Interface
 
+from kea_twisted.compat import DATACLASS_SLOTS
+
 __all__ = ["Arrival", "Reply", "Drop", "IPacketHandler", "Outcome"]
 
 ANY = IPv4Address("0.0.0.0")
@@ -31,7 +33,7 @@ BROADCAST = IPv4Address("255.255.255.255")
 # ``object.__setattr__``, which made building one Arrival per datagram cost
 # six times a plain slotted ``__init__`` (issue 8).  Treat it as immutable
 # all the same: equality and hashing are by value.
-@dataclass(slots=True, unsafe_hash=True)
+@dataclass(unsafe_hash=True, **DATACLASS_SLOTS)
 class Arrival:
     """Where and how a datagram arrived (a value: never changed once built).
 

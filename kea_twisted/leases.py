@@ -62,6 +62,8 @@ from typing import (
 from twisted.internet import defer
 from zope.interface import Interface, implementer
 
+from kea_twisted.compat import DATACLASS_SLOTS
+
 __all__ = [
     "STATE_DEFAULT",
     "STATE_DECLINED",
@@ -81,7 +83,7 @@ STATE_DECLINED = 1
 STATE_EXPIRED_RECLAIMED = 2
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, **DATACLASS_SLOTS)
 class Lease4:
     """One DHCPv4 lease, as a row of ``lease4.csv`` holds it.
 

@@ -39,6 +39,7 @@ from ipaddress import IPv4Address
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
 from kea_twisted import options as _opts
+from kea_twisted.compat import DATACLASS_SLOTS
 from kea_twisted.options import (
     DEFERRED_CODES,
     DHCP4_SPACE,
@@ -79,7 +80,7 @@ class MalformedPacket(ValueError):
         self.reason = reason
 
 
-@dataclass(slots=True)
+@dataclass(**DATACLASS_SLOTS)
 class Packet4:
     """One DHCPv4 packet.
 

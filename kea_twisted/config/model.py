@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any, Mapping, Optional, Tuple
 
+from kea_twisted.compat import DATACLASS_SLOTS
 from kea_twisted.config.element import MapElement, Position
 from kea_twisted.options import OptionDefinition, OptionDefinitions
 
@@ -56,7 +57,7 @@ __all__ = [
 #: Reservation identifier keys, in Kea's ``Host::IdentifierType`` order.
 IDENTIFIER_TYPES: Tuple[str, ...] = ("hw-address", "duid", "circuit-id", "client-id", "flex-id")
 
-_frozen = dict(frozen=True, slots=True)
+_frozen = dict(frozen=True, **DATACLASS_SLOTS)
 
 
 @dataclass(**_frozen)
