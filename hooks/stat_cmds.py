@@ -224,11 +224,7 @@ def stat_lease4_get(message: Mapping[str, Any], config: Any, store: Any, stats: 
     try:
         result_set = lease4_result_set((s.id for s in subnets), leases, _stat_reader(stats), selection, now)
     except NoMatchingData as e:
-        log.info("{msgid} stat-lease4-get, parameters: {params}, {reason}\"",
-                 msgid="STAT_CMDS_LEASE4_GET_NO_SUBNETS", params=selection.text(), reason=str(e))
-        return {"result": RESULT_EMPTY,
-                "text": f"stat-lease4-get{selection.text()}: no matching data, {e}",
-                "arguments": {}}
+        return _no_matching_data("stat-lease4-get", "STAT_CMDS_LEASE4_GET_NO_SUBNETS", selection, e)
     rows = len(result_set["rows"])
     log.info("{msgid} stat-lease4-get command successful, parameters: {params} rows found: {rows}",
              msgid="STAT_CMDS_LEASE4_GET", params=selection.text(), rows=rows)
@@ -245,12 +241,18 @@ def stat_lease6_get(message: Mapping[str, Any]) -> Dict[str, Any]:
     try:
         _selected_ids((), selection)
     except NoMatchingData as e:
-        log.info("{msgid} stat-lease6-get, parameters: {params}, {reason}\"",
-                 msgid="STAT_CMDS_LEASE6_GET_NO_SUBNETS", params=selection.text(), reason=str(e))
-        return {"result": RESULT_EMPTY,
-                "text": f"stat-lease6-get{selection.text()}: no matching data, {e}",
-                "arguments": {}}
+        return _no_matching_data("stat-lease6-get", "STAT_CMDS_LEASE6_GET_NO_SUBNETS", selection, e)
     raise AssertionError("no IPv6 subnet can be selected")  # pragma: no cover
+
+
+def _no_matching_data(command: str, msgid: str, selection: Selection, error: NoMatchingData) -> Dict[str, Any]:
+    """Kea's answer (result 3) and log line when the selection matches no
+    subnet."""
+    log.info("{msgid} {command}, parameters: {params}, {reason}\"",
+             msgid=msgid, command=command, params=selection.text(), reason=str(error))
+    return {"result": RESULT_EMPTY,
+            "text": f"{command}{selection.text()}: no matching data, {error}",
+            "arguments": {}}
 
 
 @implementer(IHookLibrary)

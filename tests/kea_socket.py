@@ -1,6 +1,8 @@
 """A test's client for Kea's unix control socket (kea-dhcp4's and
 kea_twisted's): one command per connection, the answer read until it is
-complete JSON or the server closes (spec/control-channel.md §1)."""
+complete JSON or the server closes (spec/control-channel.md §1).
+:func:`send_command` and :func:`send_message` block; :func:`exchange_raw`
+runs on a reactor, for tests whose server runs in the same process."""
 
 from __future__ import annotations
 
@@ -8,14 +10,25 @@ import json
 import socket
 from typing import Any, Dict, Optional
 
-__all__ = ["send_command"]
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import UNIXClientEndpoint, connectProtocol
+from twisted.internet.protocol import Protocol
+
+__all__ = ["exchange_raw", "send_command", "send_message"]
 
 
 def send_command(path: str, command: str, arguments: Optional[Dict[str, Any]] = None,
                  timeout: float = 10.0) -> Dict[str, Any]:
+    """Send ``command`` (with ``arguments`` unless None); the answer."""
     message: Dict[str, Any] = {"command": command}
     if arguments is not None:
         message["arguments"] = arguments
+    return send_message(path, message, timeout)
+
+
+def send_message(path: str, message: Any, timeout: float = 10.0) -> Any:
+    """Send ``message`` as it is (any JSON value: tests of malformed
+    commands need that); the answer."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
         s.connect(path)
@@ -31,3 +44,30 @@ def send_command(path: str, command: str, arguments: Optional[Dict[str, Any]] = 
             except ValueError:
                 continue
     return json.loads(b"".join(chunks))
+
+
+class _RawExchange(Protocol):
+    def __init__(self, data: bytes):
+        self.data = data
+        self.received = b""
+        self.done: Deferred = Deferred()
+
+    def connectionMade(self) -> None:
+        self.transport.write(self.data)
+
+    def dataReceived(self, data: bytes) -> None:
+        self.received += data
+
+    def connectionLost(self, reason: Any = None) -> None:
+        # The server closes after answering; a reset while our surplus
+        # bytes are unsent is part of a refusal.
+        self.done.callback(self.received)
+
+
+def exchange_raw(reactor: Any, path: str, data: bytes) -> Deferred:
+    """Send ``data`` as it is over a connection made by ``reactor`` (a
+    running one: the socket is real); fires with the bytes answered until
+    the server closed.  For malformed input and byte-exact answers."""
+    client = _RawExchange(data)
+    connecting = connectProtocol(UNIXClientEndpoint(reactor, path), client)
+    return connecting.addCallback(lambda _: client.done)

@@ -20,7 +20,7 @@ import subprocess
 from ipaddress import IPv4Address
 
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.defer import inlineCallbacks
 from twisted.internet.protocol import DatagramProtocol
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import SkipTest, TestCase
@@ -181,6 +181,31 @@ class Pair:
         store = self.services[name].server.store
         return {str(lease.address): lease.hwaddr for lease in store.get_all_leases4() if lease.state == 0}
 
+    @inlineCallbacks
+    def start_both(self, state1, state2):
+        """Start server1 and server2; wait until they are in these states."""
+        self.start(0)
+        self.start(1)
+        yield self.wait_state("server1", state1)
+        yield self.wait_state("server2", state2)
+
+    @inlineCallbacks
+    def served_by(self, index, clients):
+        """A DORA for each client: only server ``index + 1`` answers."""
+        for client in clients:
+            result = yield self.dora(client)
+            self.testcase.assertEqual(result[0], self.dhcp_ports[index])
+            self.testcase.assertEqual(len(self.offers), 1)
+
+    @inlineCallbacks
+    def replicated_leases(self):
+        """server1's leases, checked to be server2's too once the lease
+        updates had time to land."""
+        yield deferLater(reactor, 0.5, lambda: None)
+        leases = self.leases("server1")
+        self.testcase.assertEqual(leases, self.leases("server2"))
+        return leases
+
 
 class HAPairTests(TestCase):
     timeout = 120
@@ -192,10 +217,7 @@ class HAPairTests(TestCase):
         server1 partner-down and serves everyone; server2 back -> syncs ->
         both load-balancing, no lease lost, no address given twice."""
         pair = Pair(self, base=18700)
-        pair.start(0)
-        pair.start(1)
-        yield pair.wait_state("server1", "load-balancing")
-        yield pair.wait_state("server2", "load-balancing")
+        yield pair.start_both("load-balancing", "load-balancing")
         answered_by = {}
         for client in range(1, 13):
             result = yield pair.dora(client)
@@ -203,9 +225,8 @@ class HAPairTests(TestCase):
             self.assertEqual(len(pair.offers), 1, f"client {client}: {len(pair.offers)} offers")
             answered_by[client] = result[0]
         self.assertEqual(len(set(answered_by.values())), 2, "the hash sent every client to one server")
-        yield deferLater(reactor, 0.5, lambda: None)
-        self.assertEqual(pair.leases("server1"), pair.leases("server2"))
-        self.assertEqual(len(pair.leases("server1")), 12)
+        leases = yield pair.replicated_leases()
+        self.assertEqual(len(leases), 12)
 
         yield pair.stop("server2")
         yield pair.wait_state("server1", "partner-down", timeout=30)
@@ -228,16 +249,9 @@ class HAPairTests(TestCase):
         leases reach the standby; the standby takes over when the primary
         stops."""
         pair = Pair(self, mode="hot-standby", base=18710)
-        pair.start(0)
-        pair.start(1)
-        yield pair.wait_state("server1", "hot-standby")
-        yield pair.wait_state("server2", "hot-standby")
-        for client in range(1, 6):
-            result = yield pair.dora(client)
-            self.assertEqual(result[0], pair.dhcp_ports[0])
-            self.assertEqual(len(pair.offers), 1)
-        yield deferLater(reactor, 0.5, lambda: None)
-        self.assertEqual(pair.leases("server1"), pair.leases("server2"))
+        yield pair.start_both("hot-standby", "hot-standby")
+        yield pair.served_by(0, range(1, 6))
+        yield pair.replicated_leases()
         yield pair.stop("server1")
         yield pair.wait_state("server2", "partner-down", timeout=30)
         result = yield pair.dora(30)
@@ -253,15 +267,11 @@ class HAPairTests(TestCase):
         subprocess.run(["bash", MAKE_CERTS, tls_dir], check=True, capture_output=True,
                        env=dict(os.environ, S1_IP="127.0.1.1", S2_IP="127.0.1.2"))
         pair = Pair(self, tls_dir=tls_dir, base=18720)
-        pair.start(0)
-        pair.start(1)
-        yield pair.wait_state("server1", "load-balancing")
-        yield pair.wait_state("server2", "load-balancing")
+        yield pair.start_both("load-balancing", "load-balancing")
         for client in range(1, 7):
             result = yield pair.dora(client)
             self.assertIsNotNone(result)
-        yield deferLater(reactor, 0.5, lambda: None)
-        self.assertEqual(pair.leases("server1"), pair.leases("server2"))
+        yield pair.replicated_leases()
 
     @inlineCallbacks
     def test_passive_backup(self):
@@ -269,14 +279,7 @@ class HAPairTests(TestCase):
         handshake needed) and sends each lease to the backup, which serves
         nobody."""
         pair = Pair(self, mode="passive-backup", base=18730)
-        pair.start(0)
-        pair.start(1)
-        yield pair.wait_state("server1", "passive-backup")
-        yield pair.wait_state("server2", "backup")
-        for client in range(1, 6):
-            result = yield pair.dora(client)
-            self.assertEqual(result[0], pair.dhcp_ports[0])
-            self.assertEqual(len(pair.offers), 1)
-        yield deferLater(reactor, 0.5, lambda: None)
-        self.assertEqual(pair.leases("server1"), pair.leases("server2"))
-        self.assertEqual(len(pair.leases("server2")), 5)
+        yield pair.start_both("passive-backup", "backup")
+        yield pair.served_by(0, range(1, 6))
+        leases = yield pair.replicated_leases()
+        self.assertEqual(len(leases), 5)

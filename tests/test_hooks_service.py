@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from ipaddress import IPv4Address
 
-from twisted.internet.defer import succeed
 from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
@@ -19,6 +18,7 @@ from kea_twisted.config.element import from_python
 from kea_twisted.config.staging import stage_config_element
 from kea_twisted.hooks import IServerContext
 from kea_twisted.net.services import Dhcp4Service
+from tests.fake_sockets import fake_sockets_factory
 from tests.hook_journal import JOURNALS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -36,16 +36,6 @@ def _stage(libraries):
     return stage_config_element(from_python({"Dhcp4": dhcp4}), interfaces={"lo": [IPv4Address("127.0.0.1")]})
 
 
-class FakeSockets:
-    finished = None
-
-    def addresses(self):
-        return [IPv4Address("127.0.0.1")]
-
-    def stop(self):
-        return succeed(None)
-
-
 class HookedServiceTests(SynchronousTestCase):
     def setUp(self):
         self.key = self.id()
@@ -55,7 +45,7 @@ class HookedServiceTests(SynchronousTestCase):
         self.service = Dhcp4Service(
             "/nonexistent/kea-dhcp4.conf", _stage([{"library": CONTEXT_LIB, "parameters": {"key": self.key}}]),
             reactor=self.reactor, stage=lambda path: self.next_config,
-            sockets_factory=lambda reactor, interfaces, engine, port: FakeSockets(),
+            sockets_factory=fake_sockets_factory(),
             observer=None, install_signal_handlers=False,
         )
         self.service.startService()
@@ -167,7 +157,7 @@ class ConfigCommandsServiceTests(SynchronousTestCase):
                          "pools": [{"pool": "192.0.2.10 - 192.0.2.20"}]}],
         }}), interfaces={"lo": [IPv4Address("127.0.0.1")]})
         self.service = Dhcp4Service(None, config, reactor=self.reactor,
-                                    sockets_factory=lambda reactor, interfaces, engine, port: FakeSockets(),
+                                    sockets_factory=fake_sockets_factory(),
                                     observer=None, install_signal_handlers=False)
         self.service.startService()
         self.addCleanup(self.service.stopService)

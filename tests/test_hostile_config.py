@@ -18,7 +18,6 @@ import tempfile
 import time
 from ipaddress import IPv4Address
 
-from twisted.internet.defer import succeed
 from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -26,6 +25,7 @@ from kea_twisted.config import dialect
 from kea_twisted.config.element import from_python
 from kea_twisted.config.errors import ConfigError
 from kea_twisted.config.staging import stage_config_element, stage_config_file
+from tests.fake_sockets import fake_sockets_factory, offered_address
 
 LO = {"lo": [IPv4Address("127.0.0.1")]}
 DEEP = 20000
@@ -148,16 +148,6 @@ class FileTests(SynchronousTestCase):
         self.assertNotIn("Traceback", err.getvalue())
 
 
-class FakeSockets:
-    finished = None
-
-    def addresses(self):
-        return [IPv4Address("127.0.0.1")]
-
-    def stop(self):
-        return succeed(None)
-
-
 class ReloadTests(SynchronousTestCase):
     """config-reload of a hostile file on a running service: Kea's
     ``Config reload failed`` answer, the old configuration keeps serving."""
@@ -170,20 +160,10 @@ class ReloadTests(SynchronousTestCase):
         config = stage_config_element(from_python({"Dhcp4": BASE}), interfaces=LO)
         self.service = Dhcp4Service(self.config_file, config, reactor=MemoryReactorClock(),
                                     stage=lambda path: stage_config_file(path, interfaces=LO),
-                                    sockets_factory=lambda reactor, interfaces, engine, port: FakeSockets(),
+                                    sockets_factory=fake_sockets_factory(),
                                     observer=None, install_signal_handlers=False)
         self.service.startService()
         self.addCleanup(self.service.stopService)
-
-    def _offer(self):
-        from kea_twisted.datagrams import Arrival
-        from kea_twisted.packet import Packet4, decode, encode
-
-        query = encode(Packet4(op=1, xid=1, chaddr=b"\x02\x00\x00\x00\x00\x01", giaddr=IPv4Address("127.0.0.1"),
-                               hops=1, options={53: bytes([1])}))
-        arrival = Arrival(iface="lo", local_addr=IPv4Address("127.0.0.1"), local_port=67,
-                          remote_addr=IPv4Address("127.0.0.1"), remote_port=67)
-        return str(decode(self.service.server.engine.receive(query, arrival).data).yiaddr)
 
     def test_reload_hostile_files(self):
         """The -c file replaced by a deep file, an include loop and a
@@ -200,10 +180,10 @@ class ReloadTests(SynchronousTestCase):
             got = self.successResultOf(self.service.commands.process({"command": "config-reload"}))
             self.assertEqual(got["result"], 1)
             self.assertIn(reason, got["text"])
-            self.assertTrue(self._offer().startswith("192.0.2."))
+            self.assertTrue(offered_address(self.service).startswith("192.0.2."))
         with open(self.config_file, "w") as f:
             f.truncate(100 * 1024 * 1024)
         got = self.successResultOf(self.service.commands.process({"command": "config-reload"}))
         self.assertEqual(got["result"], 1)
         self.assertIn("is too large", got["text"])
-        self.assertTrue(self._offer().startswith("192.0.2."))
+        self.assertTrue(offered_address(self.service).startswith("192.0.2."))

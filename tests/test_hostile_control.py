@@ -16,8 +16,6 @@ import tempfile
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, inlineCallbacks
-from twisted.internet.endpoints import UNIXClientEndpoint, connectProtocol
-from twisted.internet.protocol import Protocol
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.logger import globalLogPublisher
@@ -26,6 +24,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from kea_twisted.commands import CommandTable, install_builtin_commands
 from kea_twisted.kea_json import MAX_COMMAND_SIZE, MAX_DEPTH
 from kea_twisted.net.control import COMMAND_DEADLINE, TIMEOUT, ControlFactory, ControlSocket
+from tests.kea_socket import exchange_raw
 
 TEN_MB = 10 * 1024 * 1024
 DEEP = 20000
@@ -184,24 +183,6 @@ class ProtocolTests(SynchronousTestCase):
         self.assertEqual(json.loads(transport.value()), {"result": 0, "text": "done"})
 
 
-class _Client(Protocol):
-    def __init__(self, data: bytes):
-        self.data = data
-        self.received = b""
-        self.done = Deferred()
-
-    def connectionMade(self):
-        self.transport.write(self.data)
-
-    def dataReceived(self, data):
-        self.received += data
-
-    def connectionLost(self, reason=None):
-        # The server closes after answering; a reset while our surplus
-        # bytes are unsent is part of the refusal.
-        self.done.callback(self.received)
-
-
 class RealSocketTests(TestCase):
     """The whole path on a real unix socket in a private directory."""
 
@@ -216,12 +197,8 @@ class RealSocketTests(TestCase):
         control.open()
         self.addCleanup(control.close)
 
-    @inlineCallbacks
-    def ask(self, data: bytes):
-        client = _Client(data)
-        yield connectProtocol(UNIXClientEndpoint(reactor, self.path), client)
-        received = yield client.done
-        return received
+    def ask(self, data: bytes) -> Deferred:
+        return exchange_raw(reactor, self.path, data)
 
     @inlineCallbacks
     def test_hostile_then_served(self):

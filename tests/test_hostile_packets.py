@@ -699,6 +699,8 @@ def record_with_kea(kea_bin: str = "/usr/sbin/kea-dhcp4", out: str = RECORDED) -
     import tempfile
     import time
 
+    from tests.kea_socket import send_command
+
     work = tempfile.mkdtemp(prefix="hostile-kea-")
     ctrl = os.path.join(work, "ctrl")
     cfg = json.loads(json.dumps(CONFIG))
@@ -717,22 +719,8 @@ def record_with_kea(kea_bin: str = "/usr/sbin/kea-dhcp4", out: str = RECORDED) -
         sock.bind((RELAY_IP, RELAY_PORT))
         sock.settimeout(0.4)
 
-        def command(name, arguments=None):
-            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            c.settimeout(5)
-            c.connect(ctrl)
-            c.sendall(json.dumps({"command": name, **({"arguments": arguments} if arguments else {})}).encode())
-            chunks = []
-            while True:
-                b = c.recv(65536)
-                if not b:
-                    break
-                chunks.append(b)
-            c.close()
-            return json.loads(b"".join(chunks))
-
         def kea_counters():
-            args = command("statistic-get-all")["arguments"]
+            args = send_command(ctrl, "statistic-get-all", timeout=5)["arguments"]
             return {k: args[k][0][0] if k in args else 0 for k in COUNTERS}
 
         for _ in range(100):

@@ -25,8 +25,6 @@ from typing import Any, Dict, List, Optional
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, inlineCallbacks
-from twisted.internet.endpoints import UNIXClientEndpoint, connectProtocol
-from twisted.internet.protocol import Protocol
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface import implementer
@@ -57,6 +55,7 @@ from kea_twisted.leasefile import HEADER, LeaseFile, LeaseFileError
 from kea_twisted.leases import Lease4, MemfileLeaseStore
 from kea_twisted.net.control import ControlSocket
 from kea_twisted.stats import StatsMgr
+from tests.kea_socket import exchange_raw
 
 LIBRARY = "/usr/lib/x86_64-linux-gnu/kea/hooks/libdhcp_lease_cmds.so"
 #: The clock of spec §4's recorded answer.
@@ -1371,24 +1370,6 @@ class PositionTests(LeaseCmdsTestCase):
 # Over a real unix control socket
 
 
-class Client(Protocol):
-    """Sends one command and collects the answer up to EOF."""
-
-    def __init__(self, data: bytes):
-        self.data = data
-        self.received = b""
-        self.done: Deferred = Deferred()
-
-    def connectionMade(self) -> None:
-        self.transport.write(self.data)
-
-    def dataReceived(self, data: bytes) -> None:
-        self.received += data
-
-    def connectionLost(self, reason: Any) -> None:
-        self.done.callback(self.received)
-
-
 class ControlSocketTests(TestCase):
     """Raw answers over the unix socket, against Kea's recorded text."""
 
@@ -1416,12 +1397,8 @@ class ControlSocketTests(TestCase):
             os.remove(os.path.join(self.directory, name))
         os.rmdir(self.directory)
 
-    @inlineCallbacks
-    def ask(self, data: bytes):
-        client = Client(data)
-        yield connectProtocol(UNIXClientEndpoint(reactor, self.path), client)
-        received = yield client.done
-        return received
+    def ask(self, data: bytes) -> Deferred:
+        return exchange_raw(reactor, self.path, data)
 
     @inlineCallbacks
     def test_recorded_answers(self):

@@ -14,7 +14,6 @@ import os
 import tempfile
 from ipaddress import IPv4Address
 
-from twisted.internet.defer import succeed
 from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -24,6 +23,7 @@ from kea_twisted.config.errors import ConfigError
 from kea_twisted.config.staging import stage_config_element
 from kea_twisted.hooks import HookLoadError, find_hook_library
 from kea_twisted.paths import PathError, PathPolicy
+from tests.fake_sockets import fake_sockets_factory, offered_address
 
 LO = {"lo": [IPv4Address("127.0.0.1")]}
 
@@ -284,16 +284,6 @@ class UnconfinedStagingTests(SynchronousTestCase):
         self.assertEqual(config.control_socket.socket_name, os.path.join(where, "s"))
 
 
-class FakeSockets:
-    finished = None
-
-    def addresses(self):
-        return [IPv4Address("127.0.0.1")]
-
-    def stop(self):
-        return succeed(None)
-
-
 class ServiceTests(SynchronousTestCase):
     """config-set and config-write on a running service, confined: every
     escape is refused and DHCP keeps being answered."""
@@ -306,22 +296,12 @@ class ServiceTests(SynchronousTestCase):
         self.config_file = os.path.join(self.dirs.etc, "kea-dhcp4.conf")
         self.reactor = MemoryReactorClock()
         self.service = Dhcp4Service(self.config_file, _stage(), reactor=self.reactor,
-                                    sockets_factory=lambda reactor, interfaces, engine, port: FakeSockets(),
+                                    sockets_factory=fake_sockets_factory(),
                                     observer=None, install_signal_handlers=False)
         self.service.startService()
         self.addCleanup(self.service.stopService)
 
     pool = {f"192.0.2.{i}" for i in range(10, 21)}
-
-    def _offer(self):
-        from kea_twisted.datagrams import Arrival
-        from kea_twisted.packet import Packet4, decode, encode
-
-        query = encode(Packet4(op=1, xid=1, chaddr=b"\x02\x00\x00\x00\x00\x01", giaddr=IPv4Address("127.0.0.1"),
-                               hops=1, options={53: bytes([1])}))
-        arrival = Arrival(iface="lo", local_addr=IPv4Address("127.0.0.1"), local_port=67,
-                          remote_addr=IPv4Address("127.0.0.1"), remote_port=67)
-        return str(decode(self.service.server.engine.receive(query, arrival).data).yiaddr)
 
     def _command(self, name, arguments):
         return self.successResultOf(self.service.commands.process({"command": name, "arguments": arguments}))
@@ -346,7 +326,7 @@ class ServiceTests(SynchronousTestCase):
             answer = self._command("config-set", _dhcp4(**extra))
             self.assertEqual(answer["result"], 1, extra)
             self.assertIn("supported path is '%s'" % allowed, answer["text"])
-            self.assertIn(self._offer(), self.pool)
+            self.assertIn(offered_address(self.service), self.pool)
         self.assertEqual(os.listdir(outside), ["evil.py"])
 
     def test_config_write_outside_refused(self):
@@ -362,7 +342,7 @@ class ServiceTests(SynchronousTestCase):
         answer = self._command("config-write", {"filename": "saved.json"})
         self.assertEqual(answer["result"], 0, answer)
         self.assertTrue(os.path.exists(os.path.join(self.dirs.etc, "saved.json")))
-        self.assertIn(self._offer(), self.pool)
+        self.assertIn(offered_address(self.service), self.pool)
 
 
 class CommandLineTests(SynchronousTestCase):

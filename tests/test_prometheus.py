@@ -26,6 +26,7 @@ from kea_twisted import prometheus
 from kea_twisted.config.element import from_python
 from kea_twisted.config.staging import stage_config_element
 from kea_twisted.stats import StatsMgr, init_dhcp4_statistics, update_config_statistics
+from tests.kea_socket import send_command
 
 try:
     import prometheus_client
@@ -338,29 +339,12 @@ def traffic(port):
     exchange(port, relayed(1, 0x102, b"\x00\x11\x22\x33\x44\x02"))
 
 
-def control(path, message, timeout=10.0):
-    sock = socket.socket(socket.AF_UNIX)
-    sock.settimeout(timeout)
-    try:
-        sock.connect(path)
-        sock.sendall(json.dumps(message).encode())
-        data = b""
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        return json.loads(data)
-    finally:
-        sock.close()
-
-
 def settle(path, sent=3, attempts=100):
     """Wait (by control round-trips, bounded) until the server counts the
     three replies of :func:`traffic`: Kea counts a reply after sending it,
     so a fast client can ask before the count is there."""
     for _ in range(attempts):
-        answer = control(path, {"command": "statistic-get", "arguments": {"name": "pkt4-sent"}})
+        answer = send_command(path, "statistic-get", {"name": "pkt4-sent"})
         samples = answer.get("arguments", {}).get("pkt4-sent") or [[0]]
         if samples[0][0] >= sent:
             return
@@ -449,7 +433,7 @@ class AgainstKeaTests(SynchronousTestCase):
     def test_exporter_on_our_socket(self):
         """kea-exporter pointed at kea_twisted's control socket gives the
         same metric names and labels as pointed at Kea."""
-        if control(self.sockets["ours"], {"command": "config-get"}).get("result") != 0:
+        if send_command(self.sockets["ours"], "config-get").get("result") != 0:
             raise SkipTest("kea_twisted has no config-get yet (kea-exporter reads subnets from it)")
         ours = parse(run_exporter("socket", self.sockets["ours"], self.dir))
         theirs = parse(run_exporter("socket", self.sockets["kea"], self.dir))

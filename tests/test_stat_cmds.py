@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import tempfile
 from ipaddress import IPv4Address
 
@@ -27,6 +26,7 @@ from kea_twisted.config.staging import BUILTIN_HOOK_LIBRARIES, stage_config_elem
 from kea_twisted.hooks import IHookLibrary, load_hook_libraries, load_library_objects
 from kea_twisted.leases import Lease4, MemfileLeaseStore
 from kea_twisted.stats import StatsMgr, update_config_statistics
+from tests.kea_socket import send_command, send_message
 
 T0 = 1_795_584_000.25  # 2026-11-25 05:20:00.25 UTC
 KEA = "/usr/sbin/kea-dhcp4"
@@ -248,23 +248,6 @@ class SelectionTests(SynchronousTestCase):
 
 # -- against real Kea ----------------------------------------------------------------
 
-def control(path, message, timeout=10.0):
-    sock = socket.socket(socket.AF_UNIX)
-    sock.settimeout(timeout)
-    try:
-        sock.connect(path)
-        sock.sendall(json.dumps(message).encode())
-        data = b""
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        return json.loads(data)
-    finally:
-        sock.close()
-
-
 class AgainstKeaTests(SynchronousTestCase):
     def test_same_answers_as_kea(self):
         """Real Kea with libdhcp_lease_cmds + libdhcp_stat_cmds, the same
@@ -296,12 +279,12 @@ class AgainstKeaTests(SynchronousTestCase):
             arguments = {"ip-address": address, "hw-address": hwaddr, "state": state, "valid-lft": valid}
             if expire is not None:
                 arguments["expire"] = expire
-            self.assertEqual(control(ctrl, {"command": "lease4-add", "arguments": arguments})["result"], 0)
+            self.assertEqual(send_command(ctrl, "lease4-add", arguments)["result"], 0)
 
         _, _, runner, table = setup_server()
         self.addCleanup(runner.unload_all)
         for message, _expected in CASES:
-            theirs = control(ctrl, message)
+            theirs = send_message(ctrl, message)
             ours = run(table, message)
             for answer in (theirs, ours):
                 result_set = answer.get("arguments", {}).get("result-set") if isinstance(

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred
 from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
@@ -52,6 +52,7 @@ from kea_twisted.datagrams import Arrival, Reply
 from kea_twisted.net.services import Dhcp4Service
 from kea_twisted.packet import Packet4, decode, encode
 from kea_twisted.server import Dhcp4Server
+from tests.fake_sockets import fake_sockets_factory
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RECORDED = os.environ.get(
@@ -245,19 +246,6 @@ def stats_run() -> List[Step]:
     ]
 
 
-class FakeSockets:
-    finished = None
-
-    def __init__(self, address: IPv4Address = SERVER):
-        self.address = address
-
-    def addresses(self):
-        return [self.address]
-
-    def stop(self):
-        return succeed(None)
-
-
 class StatsRun:
     """The service under the stats run's configuration, and the recorder's
     view of it (statistic values, what came back on the wire)."""
@@ -275,7 +263,7 @@ class StatsRun:
         self.service = Dhcp4Service(
             None, staged, reactor=self.reactor, server_port=67,
             server_factory=functools.partial(Dhcp4Server, interfaces={"lo": [server]}),
-            sockets_factory=lambda reactor, interfaces, engine, port: FakeSockets(server),
+            sockets_factory=fake_sockets_factory(server),
             observer=None, install_signal_handlers=False,
         )
         self.service.startService()
@@ -502,24 +490,9 @@ class KeaStatsRun:
             self.process.wait(10)
 
     def command(self, name: str, arguments=None) -> Dict[str, Any]:
-        message = {"command": name}
-        if arguments is not None:
-            message["arguments"] = arguments
-        with self._socket.socket(self._socket.AF_UNIX, self._socket.SOCK_STREAM) as s:
-            s.settimeout(5)
-            s.connect(self.control)
-            s.sendall(json.dumps(message).encode())
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-                try:
-                    return json.loads(data)
-                except ValueError:
-                    continue
-        return json.loads(data)
+        from tests.kea_socket import send_command
+
+        return send_command(self.control, name, arguments, timeout=5)
 
     def values(self) -> Dict[str, Any]:
         return {n: v[0][0] for n, v in self.command("statistic-get-all")["arguments"].items()}

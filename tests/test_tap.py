@@ -9,6 +9,7 @@ import io
 import os
 import subprocess
 import sys
+from typing import List
 
 from twisted.application.service import IServiceMaker
 from twisted.plugin import getPlugins
@@ -39,25 +40,37 @@ class RecordingOptions(tap.Options):
         self._exited = True
 
 
+def parsed(argv: List[str]) -> RecordingOptions:
+    """:class:`RecordingOptions` that parsed ``argv``."""
+    options = RecordingOptions()
+    options.parseOptions(argv)
+    return options
+
+
+def config_file(testcase: SynchronousTestCase, text: str) -> str:
+    """A file of the test's own holding ``text``; its path."""
+    path = testcase.mktemp()
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
 class OptionsTests(SynchronousTestCase):
     def test_version(self):
         """-v prints the bare version and exits 0, like kea-dhcp4 -v."""
-        options = RecordingOptions()
-        options.parseOptions(["-v"])
+        options = parsed(["-v"])
         self.assertEqual(options.stdout.getvalue(), kea_twisted.__version__ + "\n")
         self.assertEqual(options.exit_code, 0)
 
     def test_extended_version(self):
         """-V prints the version first, then details, and exits 0."""
-        options = RecordingOptions()
-        options.parseOptions(["-V"])
+        options = parsed(["-V"])
         self.assertTrue(options.stdout.getvalue().startswith(kea_twisted.__version__ + "\n"))
         self.assertEqual(options.exit_code, 0)
 
     def test_defaults(self):
         """Ports default to kea-dhcp4's 67 (server) and 68 (client)."""
-        options = RecordingOptions()
-        options.parseOptions(["-c", os.path.join(EXAMPLES, "kea4-local.json")])
+        options = parsed(["-c", os.path.join(EXAMPLES, "kea4-local.json")])
         self.assertEqual((options["port"], options["client-port"]), (67, 68))
         self.assertIsNone(options.exit_code)
 
@@ -82,18 +95,14 @@ class OptionsTests(SynchronousTestCase):
 
     def test_check_good(self):
         """-t on a valid configuration exits 0 and prints no error."""
-        options = RecordingOptions()
-        options.parseOptions(["-t", os.path.join(EXAMPLES, "kea4-local.json")])
+        options = parsed(["-t", os.path.join(EXAMPLES, "kea4-local.json")])
         self.assertEqual(options.exit_code, 0)
         self.assertEqual(options.stderr.getvalue(), "")
 
     def test_check_bad_syntax(self):
         """-t prints grammar errors as kea-dhcp4 -t does and exits 1."""
-        path = self.mktemp()
-        with open(path, "w") as f:
-            f.write('{"Dhcp4": {"valid-lifetime": 4000, "bogus": 1}}')
-        options = RecordingOptions()
-        options.parseOptions(["-t", path])
+        path = config_file(self, '{"Dhcp4": {"valid-lifetime": 4000, "bogus": 1}}')
+        options = parsed(["-t", path])
         self.assertEqual(options.exit_code, 1)
         # Observed on Kea 2.2.0: Syntax check failed with: e1.json:1.36-42:
         # got unexpected keyword "bogus" in Dhcp4 map.
@@ -104,14 +113,9 @@ class OptionsTests(SynchronousTestCase):
 
     def test_check_bad_semantics(self):
         """-t prints semantic errors as 'Error encountered: …' with the position."""
-        path = self.mktemp()
-        with open(path, "w") as f:
-            f.write(
-                '{"Dhcp4": {"subnet4": [{"subnet": "10.0.0.0/24", "id": 1, '
-                '"pools": [{"pool": "10.0.1.1-10.0.1.5"}]}]}}'
-            )
-        options = RecordingOptions()
-        options.parseOptions(["-t", path])
+        path = config_file(self, '{"Dhcp4": {"subnet4": [{"subnet": "10.0.0.0/24", "id": 1, '
+                                 '"pools": [{"pool": "10.0.1.1-10.0.1.5"}]}]}}')
+        options = parsed(["-t", path])
         self.assertEqual(options.exit_code, 1)
         # Observed on Kea 2.2.0 (kea-dhcp4 -t).
         self.assertEqual(
@@ -140,8 +144,7 @@ class PluginTests(SynchronousTestCase):
 
     def test_make_service(self):
         """makeService builds a service tree from parsed options."""
-        options = RecordingOptions()
-        options.parseOptions(["-c", os.path.join(EXAMPLES, "kea4-local.json"), "-p", "6767"])
+        options = parsed(["-c", os.path.join(EXAMPLES, "kea4-local.json"), "-p", "6767"])
         top = tap.makeService(options)
         self.assertTrue(list(top))
 
@@ -195,25 +198,18 @@ class RunnableTests(SynchronousTestCase):
     def test_sql_lease_database_refused_at_start(self):
         """-t accepts a MySQL lease database (as Kea -t does), -c refuses to
         start on it with a clear error (PostgreSQL is supported)."""
-        path = self.mktemp()
-        with open(path, "w") as f:
-            f.write('{"Dhcp4": {"lease-database": {"type": "mysql", "name": "kea"}}}')
-        check = RecordingOptions()
-        check.parseOptions(["-t", path])
+        path = config_file(self, '{"Dhcp4": {"lease-database": {"type": "mysql", "name": "kea"}}}')
+        check = parsed(["-t", path])
         self.assertEqual(check.exit_code, 0)
-        run = RecordingOptions()
-        run.parseOptions(["-c", path])
+        run = parsed(["-c", path])
         self.assertEqual(run.exit_code, 1)
         self.assertIn("lease database type 'mysql' is not supported by kea_twisted yet",
                       run.stderr.getvalue())
 
     def test_unavailable_features_warned(self):
         """DDNS updates configured but not available: a warning, not silence."""
-        path = self.mktemp()
-        with open(path, "w") as f:
-            f.write('{"Dhcp4": {"dhcp-ddns": {"enable-updates": true}}}')
-        run = RecordingOptions()
-        run.parseOptions(["-c", path])
+        path = config_file(self, '{"Dhcp4": {"dhcp-ddns": {"enable-updates": true}}}')
+        run = parsed(["-c", path])
         self.assertIsNone(run.exit_code)
         self.assertTrue(any("DNS updates" in w for w in run.warnings))
 
@@ -226,8 +222,9 @@ class ShutdownExitValueTests(SynchronousTestCase):
         """A running ``twistd -n kea4`` told ``shutdown {"exit-value": 7}``
         answers "Shutting down." and exits 7."""
         import json
-        import socket
         import time
+
+        from tests.kea_socket import send_command
 
         workdir = os.path.abspath(self.mktemp())
         os.makedirs(workdir)
@@ -252,11 +249,6 @@ class ShutdownExitValueTests(SynchronousTestCase):
         while not os.path.exists(sock_path) and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.1)  # waiting for another process, not for our own timers
         self.assertTrue(os.path.exists(sock_path), "control socket never appeared")
-        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        client.settimeout(10)
-        client.connect(sock_path)
-        client.sendall(json.dumps({"command": "shutdown", "arguments": {"exit-value": 7}}).encode())
-        answer = json.loads(client.recv(65536).decode())
-        client.close()
+        answer = send_command(sock_path, "shutdown", {"exit-value": 7})
         self.assertEqual(answer, {"result": 0, "text": "Shutting down."})
         self.assertEqual(process.wait(timeout=30), 7)

@@ -517,20 +517,25 @@ def lease_fields_from_element(element: Any) -> Dict[str, Any]:
 # --------------------------------------------------------------------------
 # Arguments of the commands we receive (ha_impl.cc handlers).
 
-def _args(cmd: Mapping[str, Any]) -> Any:
-    return cmd.get("arguments")
+def _arguments(cmd: Mapping[str, Any], command: str) -> Mapping[str, Any]:
+    """The arguments map of ``command``; ValueError with Kea's text."""
+    args = cmd.get("arguments")
+    if args is None:
+        raise ValueError(f"arguments not found in the '{command}' command")
+    if not isinstance(args, Mapping):
+        raise ValueError(f"arguments in the '{command}' command are not a map")
+    return args
+
+
+def _mandatory(args: Mapping[str, Any], name: str, command: str) -> Any:
+    if name not in args:
+        raise ValueError(f"'{name}' is mandatory for the '{command}' command")
+    return args[name]
 
 
 def parse_ha_scopes(cmd: Mapping[str, Any]) -> List[str]:
     """``ha-scopes`` arguments; ValueError with Kea's text (result 1)."""
-    args = _args(cmd)
-    if args is None:
-        raise ValueError("arguments not found in the 'ha-scopes' command")
-    if not isinstance(args, Mapping):
-        raise ValueError("arguments in the 'ha-scopes' command are not a map")
-    if "scopes" not in args:
-        raise ValueError("'scopes' is mandatory for the 'ha-scopes' command")
-    scopes = args["scopes"]
+    scopes = _mandatory(_arguments(cmd, "ha-scopes"), "scopes", "ha-scopes")
     if not isinstance(scopes, list):
         raise ValueError("'scopes' must be a list in the 'ha-scopes' command")
     for s in scopes:
@@ -541,14 +546,8 @@ def parse_ha_scopes(cmd: Mapping[str, Any]) -> List[str]:
 
 def parse_ha_sync(cmd: Mapping[str, Any]) -> Tuple[str, int]:
     """``ha-sync`` arguments: (server-name, max-period or 0)."""
-    args = _args(cmd)
-    if args is None:
-        raise ValueError("arguments not found in the 'ha-sync' command")
-    if not isinstance(args, Mapping):
-        raise ValueError("arguments in the 'ha-sync' command are not a map")
-    if "server-name" not in args:
-        raise ValueError("'server-name' is mandatory for the 'ha-sync' command")
-    name = args["server-name"]
+    args = _arguments(cmd, "ha-sync")
+    name = _mandatory(args, "server-name", "ha-sync")
     if not isinstance(name, str):
         raise ValueError("'server-name' must be a string in the 'ha-sync' command")
     max_period = 0
@@ -562,13 +561,13 @@ def parse_ha_sync(cmd: Mapping[str, Any]) -> Tuple[str, int]:
 
 def parse_maintenance_notify(cmd: Mapping[str, Any]) -> bool:
     """``ha-maintenance-notify``: the ``cancel`` flag."""
-    args = _args(cmd)
+    # Kea words a missing or malformed map here as its command parser does.
+    args = cmd.get("arguments")
     if args is None:
         raise ValueError("Mandatory 'arguments' parameter missing")
     if not isinstance(args, Mapping):
         raise ValueError("'arguments' is expected to be a map")
-    if "cancel" not in args:
-        raise ValueError("'cancel' is mandatory for the 'ha-maintenance-notify' command")
-    if not isinstance(args["cancel"], bool):
+    cancel = _mandatory(args, "cancel", "ha-maintenance-notify")
+    if not isinstance(cancel, bool):
         raise ValueError("'cancel' must be a boolean in the 'ha-maintenance-notify' command")
-    return args["cancel"]
+    return cancel

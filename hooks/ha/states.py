@@ -36,7 +36,7 @@ Tests: tests/test_ha_states.py
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from hooks.ha import commands
 from hooks.ha.communication import ADD, DELETE, CommunicationState, LeaseUpdateBacklog, rfc1123
@@ -74,6 +74,23 @@ _ENABLED_STATES = frozenset({
     COMMUNICATION_RECOVERY, LOAD_BALANCING_ST, HOT_STANDBY_ST, PARTNER_DOWN,
     PARTNER_IN_MAINTENANCE, PASSIVE_BACKUP_ST, TERMINATED,
 })
+
+# Partner states only a partner in one mode can be in: that mode, and the
+# message logged when the partner is in it while this server is not.
+_PARTNER_STATE_MODE = {
+    COMMUNICATION_RECOVERY: (LOAD_BALANCING, "HA_INVALID_PARTNER_STATE_COMMUNICATION_RECOVERY"),
+    HOT_STANDBY_ST: (HOT_STANDBY, "HA_INVALID_PARTNER_STATE_HOT_STANDBY"),
+    LOAD_BALANCING_ST: (LOAD_BALANCING, "HA_INVALID_PARTNER_STATE_LOAD_BALANCING"),
+}
+
+# The state load-balancing, hot-standby and communication-recovery move to
+# when the partner is in one of these states.
+_OPERATIONAL_ANSWER = {
+    IN_MAINTENANCE: PARTNER_IN_MAINTENANCE,
+    PARTNER_DOWN: WAITING,
+    PARTNER_IN_MAINTENANCE: IN_MAINTENANCE,
+    TERMINATED: TERMINATED,
+}
 
 # Events (Kea's StateModel / HAService event names).
 NOP_EVT = "NOP_EVT"
@@ -360,20 +377,17 @@ class HAStateMachine:
 
     def _adjust_network_state(self) -> None:
         enable = self.state in _ENABLED_STATES
-        enabled = self.network_state.is_service_enabled()
-        name = self.config.this_server_name
-        if not enable and enabled:
-            self._log("info", "HA_LOCAL_DHCP_DISABLE",
-                      f"local DHCP service is disabled while the {name} is in the"
-                      f" {self.state.upper()} state")
-            self.network_state.disable_service(HA_ORIGIN)
-            self._emit(SetLocalDHCP(False, self.state))
-        elif enable and not enabled:
-            self._log("info", "HA_LOCAL_DHCP_ENABLE",
-                      f"local DHCP service is enabled while the {name} is in the"
-                      f" {self.state.upper()} state")
+        if enable == self.network_state.is_service_enabled():
+            return
+        switched = "enabled" if enable else "disabled"
+        self._log("info", "HA_LOCAL_DHCP_ENABLE" if enable else "HA_LOCAL_DHCP_DISABLE",
+                  f"local DHCP service is {switched} while the {self.config.this_server_name}"
+                  f" is in the {self.state.upper()} state")
+        if enable:
             self.network_state.enable_service(HA_ORIGIN)
-            self._emit(SetLocalDHCP(True, self.state))
+        else:
+            self.network_state.disable_service(HA_ORIGIN)
+        self._emit(SetLocalDHCP(enable, self.state))
 
     def _log_paused(self) -> None:
         if self.paused:
@@ -400,20 +414,13 @@ class HAStateMachine:
 
     def _partner_state_invalid(self) -> bool:
         p = self.comm.partner_state
-        mode = self.config.mode
-        if p == COMMUNICATION_RECOVERY and mode != LOAD_BALANCING:
-            self._log("warn", "HA_INVALID_PARTNER_STATE_COMMUNICATION_RECOVERY",
-                      "partner is in the communication-recovery state unexpectedly")
-            return True
-        if p == HOT_STANDBY_ST and mode != HOT_STANDBY:
-            self._log("warn", "HA_INVALID_PARTNER_STATE_HOT_STANDBY",
-                      "partner is in the hot-standby state unexpectedly")
-            return True
-        if p == LOAD_BALANCING_ST and mode != LOAD_BALANCING:
-            self._log("warn", "HA_INVALID_PARTNER_STATE_LOAD_BALANCING",
-                      "partner is in the load-balancing state unexpectedly")
-            return True
-        return False
+        if p not in _PARTNER_STATE_MODE:
+            return False
+        mode, msgid = _PARTNER_STATE_MODE[p]
+        if mode == self.config.mode:
+            return False
+        self._log("warn", msgid, f"partner is in the {p} state unexpectedly")
+        return True
 
     def _should_partner_down(self) -> bool:
         if self.comm.is_communication_interrupted(self._now):
@@ -425,39 +432,58 @@ class HAStateMachine:
 
     # -- state handlers (ha_service.cc) --------------------------------------------
 
-    def _backup_handler(self) -> None:
-        if self._do_on_entry():
-            self.filter.serve_no_scopes()
-            self._adjust_network_state()
-            self._log_paused()
-        self._post(NOP_EVT)
+    def _entering(self, serve_scopes: Callable[[], None]) -> bool:
+        """The on-entry part every handler starts with: serve these
+        scopes, switch the local DHCP service to match the state, log a
+        pause.  True when the state was just entered (the handler may
+        add its own on-entry work)."""
+        if not self._do_on_entry():
+            return False
+        serve_scopes()
+        self._adjust_network_state()
+        self._log_paused()
+        return True
 
-    def _communication_recovery_handler(self) -> None:
-        if self._do_on_entry():
-            self.filter.serve_default_scopes()
-            self._adjust_network_state()
-            self._log_paused()
-        self._schedule_heartbeat()
-        p = self.comm.partner_state
-        if self.pending is not None or self._maintenance_canceled() or self.paused:
+    def _decided_by_common_checks(self) -> bool:
+        """The checks most handlers make before looking at the partner's
+        state: nothing to do while paused or right after a maintenance
+        cancel, ``terminated`` on too much clock skew, ``waiting`` when
+        the partner's state does not fit the mode.  True when one of them
+        decided the step."""
+        if self._maintenance_canceled() or self.paused:
             self._post(NOP_EVT)
         elif self._should_terminate():
             self._transition(TERMINATED)
         elif self._partner_state_invalid():
             self._transition(WAITING)
-        elif p == IN_MAINTENANCE:
-            self._transition(PARTNER_IN_MAINTENANCE)
-        elif p == PARTNER_DOWN:
-            self._transition(WAITING)
-        elif p == PARTNER_IN_MAINTENANCE:
-            self._transition(IN_MAINTENANCE)
-        elif p == TERMINATED:
-            self._transition(TERMINATED)
+        else:
+            return False
+        return True
+
+    def _handle_partner_unavailable(self) -> None:
+        """The partner does not answer: ``partner-down`` once that counts
+        as a failure, else wait."""
+        if self._should_partner_down():
+            self._transition(PARTNER_DOWN)
+        else:
+            self._post(NOP_EVT)
+
+    def _backup_handler(self) -> None:
+        self._entering(self.filter.serve_no_scopes)
+        self._post(NOP_EVT)
+
+    def _communication_recovery_handler(self) -> None:
+        self._entering(self.filter.serve_default_scopes)
+        self._schedule_heartbeat()
+        p = self.comm.partner_state
+        if self.pending is not None:
+            self._post(NOP_EVT)
+        elif self._decided_by_common_checks():
+            pass  # it posted or transitioned
+        elif p in _OPERATIONAL_ANSWER:
+            self._transition(_OPERATIONAL_ANSWER[p])
         elif p == UNAVAILABLE:
-            if self._should_partner_down():
-                self._transition(PARTNER_DOWN)
-            else:
-                self._post(NOP_EVT)
+            self._handle_partner_unavailable()
         elif p in (WAITING, SYNCING, READY):
             if not self.comm.is_communication_interrupted(self._now) and self.backlog.overflown:
                 self._transition(WAITING)
@@ -498,29 +524,13 @@ class HAStateMachine:
         self._post(NOP_EVT)
 
     def _normal_handler(self) -> None:
-        if self._do_on_entry():
-            self.filter.serve_default_scopes()
-            self._adjust_network_state()
-            self._log_paused()
+        self._entering(self.filter.serve_default_scopes)
         self._schedule_heartbeat()
-        if self._maintenance_canceled() or self.paused:
-            self._post(NOP_EVT)
-            return
-        if self._should_terminate():
-            self._transition(TERMINATED)
-            return
-        if self._partner_state_invalid():
-            self._transition(WAITING)
+        if self._decided_by_common_checks():
             return
         p = self.comm.partner_state
-        if p == IN_MAINTENANCE:
-            self._transition(PARTNER_IN_MAINTENANCE)
-        elif p == PARTNER_DOWN:
-            self._transition(WAITING)
-        elif p == PARTNER_IN_MAINTENANCE:
-            self._transition(IN_MAINTENANCE)
-        elif p == TERMINATED:
-            self._transition(TERMINATED)
+        if p in _OPERATIONAL_ANSWER:
+            self._transition(_OPERATIONAL_ANSWER[p])
         elif p == UNAVAILABLE:
             if self._should_partner_down():
                 self._transition(PARTNER_DOWN)
@@ -533,10 +543,7 @@ class HAStateMachine:
         self._do_on_exit()
 
     def _in_maintenance_handler(self) -> None:
-        if self._do_on_entry():
-            self.filter.serve_no_scopes()
-            self._adjust_network_state()
-            self._log_paused()
+        if self._entering(self.filter.serve_no_scopes):
             self._log("info", "HA_MAINTENANCE_SHUTDOWN_SAFE",
                       "the server can now be shutdown for maintenance as the partner has"
                       " taken over the DHCP traffic")
@@ -544,14 +551,12 @@ class HAStateMachine:
         self._post(NOP_EVT)
 
     def _partner_down_handler(self) -> None:
-        if self._do_on_entry():
-            maintenance = self._last_event == MAINTENANCE_START_EVT
-            if maintenance or self.config.this_server.auto_failover:
-                self.filter.serve_failover_scopes()
-            else:
-                self.filter.serve_default_scopes()
-            self._adjust_network_state()
-            self._log_paused()
+        maintenance = self._last_event == MAINTENANCE_START_EVT
+        if maintenance or self.config.this_server.auto_failover:
+            serve_scopes = self.filter.serve_failover_scopes
+        else:
+            serve_scopes = self.filter.serve_default_scopes
+        if self._entering(serve_scopes):
             if maintenance:
                 self._log("info", "HA_MAINTENANCE_STARTED_IN_PARTNER_DOWN",
                           "the server is now in the partner-down mode as a result of"
@@ -559,14 +564,7 @@ class HAStateMachine:
         elif self._last_event == SYNCED_PARTNER_UNAVAILABLE_EVT:
             self._adjust_network_state()
         self._schedule_heartbeat()
-        if self._maintenance_canceled() or self.paused:
-            self._post(NOP_EVT)
-            return
-        if self._should_terminate():
-            self._transition(TERMINATED)
-            return
-        if self._partner_state_invalid():
-            self._transition(WAITING)
+        if self._decided_by_common_checks():
             return
         p = self.comm.partner_state
         if p in (COMMUNICATION_RECOVERY, PARTNER_DOWN, PARTNER_IN_MAINTENANCE):
@@ -582,10 +580,7 @@ class HAStateMachine:
             self._post(NOP_EVT)
 
     def _partner_in_maintenance_handler(self) -> None:
-        if self._do_on_entry():
-            self.filter.serve_failover_scopes()
-            self._adjust_network_state()
-            self._log_paused()
+        if self._entering(self.filter.serve_failover_scopes):
             self._log("info", "HA_MAINTENANCE_STARTED",
                       "the server is now in the partner-in-maintenance state and the"
                       " partner is in-maintenance state")
@@ -602,27 +597,14 @@ class HAStateMachine:
             self._post(NOP_EVT)
 
     def _passive_backup_handler(self) -> None:
-        if self._do_on_entry():
-            self.filter.serve_default_scopes()
-            self._adjust_network_state()
+        if self._entering(self.filter.serve_default_scopes):
             self.comm.stop_heartbeat()
-            self._log_paused()
         self._post(NOP_EVT)
 
     def _ready_handler(self) -> None:
-        if self._do_on_entry():
-            self.filter.serve_no_scopes()
-            self._adjust_network_state()
-            self._log_paused()
+        self._entering(self.filter.serve_no_scopes)
         self._schedule_heartbeat()
-        if self._maintenance_canceled() or self.paused:
-            self._post(NOP_EVT)
-            return
-        if self._should_terminate():
-            self._transition(TERMINATED)
-            return
-        if self._partner_state_invalid():
-            self._transition(WAITING)
+        if self._decided_by_common_checks():
             return
         p = self.comm.partner_state
         if p in (HOT_STANDBY_ST, LOAD_BALANCING_ST, COMMUNICATION_RECOVERY):
@@ -640,36 +622,23 @@ class HAStateMachine:
         elif p == TERMINATED:
             self._transition(TERMINATED)
         elif p == UNAVAILABLE:
-            if self._should_partner_down():
-                self._transition(PARTNER_DOWN)
-            else:
-                self._post(NOP_EVT)
+            self._handle_partner_unavailable()
         else:
             self._post(NOP_EVT)
 
     def _syncing_handler(self) -> None:
-        if self._do_on_entry():
-            self.filter.serve_no_scopes()
-            self._adjust_network_state()
-            self._log_paused()
-        if self.pending == "sync" or self._maintenance_canceled() or self.paused:
+        self._entering(self.filter.serve_no_scopes)
+        if self.pending == "sync":
             self._post(NOP_EVT)
             return
-        if self._should_terminate():
-            self._transition(TERMINATED)
-            return
-        if self._partner_state_invalid():
-            self._transition(WAITING)
+        if self._decided_by_common_checks():
             return
         p = self.comm.partner_state
         if p == TERMINATED:
             self._transition(TERMINATED)
             return
         if p == UNAVAILABLE:
-            if self._should_partner_down():
-                self._transition(PARTNER_DOWN)
-            else:
-                self._post(NOP_EVT)
+            self._handle_partner_unavailable()
             self._schedule_heartbeat()
             return
         # Kea stops the heartbeat and synchronizes (synchronously); here
@@ -682,21 +651,15 @@ class HAStateMachine:
         self._post(NOP_EVT)
 
     def _terminated_handler(self) -> None:
-        if self._do_on_entry():
-            self.filter.serve_default_scopes()
-            self._adjust_network_state()
+        if self._entering(self.filter.serve_default_scopes):
             self.comm.stop_heartbeat()
-            self._log_paused()
             self._log("error", "HA_TERMINATED",
                       "HA service terminated due to an unrecoverable condition. Check"
                       " previous error message(s), address the problem and restart!")
         self._post(NOP_EVT)
 
     def _waiting_handler(self) -> None:
-        if self._do_on_entry():
-            self.filter.serve_no_scopes()
-            self._adjust_network_state()
-            self._log_paused()
+        self._entering(self.filter.serve_no_scopes)
         if self.config.mode != PASSIVE_BACKUP and self.config.role != BACKUP:
             self._schedule_heartbeat()
         if self._maintenance_canceled() or self.paused:
@@ -731,10 +694,7 @@ class HAStateMachine:
             else:
                 self._post(NOP_EVT)
         elif p == UNAVAILABLE:
-            if self._should_partner_down():
-                self._transition(PARTNER_DOWN)
-            else:
-                self._post(NOP_EVT)
+            self._handle_partner_unavailable()
         else:
             self._post(NOP_EVT)
 
@@ -810,12 +770,24 @@ class HAStateMachine:
 
     # -- async work reported back ------------------------------------------------------
 
+    def _pending_done(self, now: float, work: str) -> bool:
+        """``work`` (a :attr:`pending` value) was reported done: False when
+        it was not what the machine waited for (a late report is ignored)."""
+        self._now = now
+        if self.pending != work:
+            return False
+        self.pending = None
+        return True
+
+    def _continue_run(self, now: float, otherwise: str) -> None:
+        """Run after a transition made outside a handler: with the event a
+        handler posted, else with ``otherwise``."""
+        self._run(now, self._next_event if self._next_event != NOP_EVT else otherwise)
+
     def sync_done(self, now: float, ok: bool, error: Optional[str] = None) -> List[Action]:
         """The sync started by :class:`StartSync` ended."""
-        self._now = now
-        if self.pending != "sync":
+        if not self._pending_done(now, "sync"):
             return []
-        self.pending = None
         peer = self.partner.name
         if ok:
             self._log("info", "HA_SYNC_SUCCESSFUL",
@@ -839,33 +811,27 @@ class HAStateMachine:
 
     def backlog_done(self, now: float, ok: bool) -> List[Action]:
         """The :class:`ReplayBacklog` ended (``ok``: all were accepted)."""
-        self._now = now
-        if self.pending != "backlog":
+        if not self._pending_done(now, "backlog"):
             return []
-        self.pending = None
         if self.state != COMMUNICATION_RECOVERY:
             return self._take()
         if ok:
             self._log("info", "HA_LEASES_BACKLOG_SUCCESS",
                       f"sending lease updates in backlog to {self.partner.name} succeeded")
             self._transition(self.config.normal_state)
-            self._run(now, self._next_event if self._next_event != NOP_EVT
-                      else LEASE_UPDATES_COMPLETE_EVT)
+            self._continue_run(now, LEASE_UPDATES_COMPLETE_EVT)
         else:
             self._start_reset()
         return self._take()
 
     def reset_done(self, now: float, ok: bool) -> List[Action]:
         """The :class:`SendHAReset` ended."""
-        self._now = now
-        if self.pending != "reset":
+        if not self._pending_done(now, "reset"):
             return []
-        self.pending = None
         if ok and self.state == COMMUNICATION_RECOVERY:
             self._transition(WAITING)
             self.backlog.clear()
-            self._run(now, self._next_event if self._next_event != NOP_EVT
-                      else HEARTBEAT_COMPLETE_EVT)
+            self._continue_run(now, HEARTBEAT_COMPLETE_EVT)
         return self._take()
 
     # -- DHCP traffic -----------------------------------------------------------------------
@@ -987,15 +953,21 @@ class HAStateMachine:
             return {"result": 0, "text": "HA state machine continues."}, self._take()
         return {"result": 0, "text": "HA state machine is not paused."}, []
 
+    def _maintenance_transition(self, now: float, event: str, state: str) -> None:
+        """Transition for a maintenance command; the new state's handler
+        runs with ``event`` as the last event (what it checks to tell a
+        maintenance start or cancel)."""
+        self._post(event)
+        self._transition(state)
+        self._run(now, NOP_EVT)
+
     def maintenance_notify(self, now: float, cancel: bool) -> Tuple[Dict[str, Any], List[Action]]:
         """The partner's ``ha-maintenance-notify``."""
         if cancel:
             if self.state != IN_MAINTENANCE:
                 return {"result": 1, "text": "Unable to cancel the maintenance for the server"
                         " not in the in-maintenance state."}, []
-            self._post(MAINTENANCE_CANCEL_EVT)
-            self._transition(self.prev_state)
-            self._run(now, NOP_EVT)
+            self._maintenance_transition(now, MAINTENANCE_CANCEL_EVT, self.prev_state)
             return {"result": 0, "text": "Server maintenance canceled."}, self._take()
         if self.state in (BACKUP_ST, PARTNER_IN_MAINTENANCE, TERMINATED):
             return {"result": commands.HA_CONTROL_RESULT_MAINTENANCE_NOT_ALLOWED,
@@ -1023,15 +995,11 @@ class HAStateMachine:
         if error or not communication_ok:
             self.comm.partner_state = UNAVAILABLE
         if not communication_ok or rcode == commands.CONTROL_RESULT_ERROR:
-            self._post(MAINTENANCE_START_EVT)
-            self._transition(PARTNER_DOWN)
-            self._run(now, NOP_EVT)
+            self._maintenance_transition(now, MAINTENANCE_START_EVT, PARTNER_DOWN)
             return {"result": 0, "text": "Server is now in the partner-down state as its partner"
                     " appears to be offline for maintenance."}, self._take()
         if rcode == commands.CONTROL_RESULT_SUCCESS:
-            self._post(MAINTENANCE_START_EVT)
-            self._transition(PARTNER_IN_MAINTENANCE)
-            self._run(now, NOP_EVT)
+            self._maintenance_transition(now, MAINTENANCE_START_EVT, PARTNER_IN_MAINTENANCE)
             return {"result": 0, "text": "Server is now in the partner-in-maintenance state and"
                     " its partner is in-maintenance state. The partner can be now safely shut"
                     " down."}, self._take()
@@ -1055,7 +1023,5 @@ class HAStateMachine:
             return {"result": 1, "text": "Unable to cancel maintenance. The partner server"
                     " responded with the following message to the ha-maintenance-notify"
                     f" command: {error}."}, self._take()
-        self._post(MAINTENANCE_CANCEL_EVT)
-        self._transition(self.prev_state)
-        self._run(now, NOP_EVT)
+        self._maintenance_transition(now, MAINTENANCE_CANCEL_EVT, self.prev_state)
         return {"result": 0, "text": "Server maintenance successfully canceled."}, self._take()
