@@ -8,6 +8,8 @@ ramp.  Run by hand, as root (port 67, a loopback alias for the relay):
     python3 bench/perfdhcp_compare.py                       # 4-way exchanges
     python3 bench/perfdhcp_compare.py --mix                 # + renew/release (-f/-F)
     python3 bench/perfdhcp_compare.py --only kea-twisted --rates 2000,4000
+    python3 bench/perfdhcp_compare.py --scenario avalanche --clients 5000   # restart storm
+    python3 bench/perfdhcp_compare.py --mode ha --rates 500,1000,2000     # HA pairs, TLS
 
 Everything stays on loopback: the servers listen on 127.0.0.1:67, perfdhcp
 acts as a relay on 127.0.0.2 (added to ``lo`` if missing, removed at the
@@ -26,13 +28,20 @@ highest rate with < 2.5 % unanswered (ISC's own metric), the saturated rate
 (the best achieved rate), and the ratios kea_twisted / Kea, ready for
 bench/RESULTS.md.
 
-Not here yet: the HA load-balancing pair with TLS and the restart storm
-(``--scenario avalanche``).
+``--scenario avalanche`` (restart storm): each server in turn gets all
+``--clients`` at once from perfdhcp's avalanche scenario, which retransmits
+(1, 2, 4 ... 64 s apart, +-1 s) until every client has its ACK; reported:
+the time to serve them all, retransmissions, server CPU and RSS (bounded by
+``--avalanche-timeout``).  ``--mode ha``: a load-balancing pair with mutual
+TLS, two Kea then two kea_twisted, driven by two perfdhcp instances (see
+bench/perfdhcp_ha.py for addresses and method).  ``--server-addr`` /
+``--relay-addr`` move the single-server runs off 127.0.0.1 / 127.0.0.2.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -122,6 +131,13 @@ _TIMESTAMPS = re.compile(r"^\*\*\*Timestamps for packets: (.+?)\*\*\*$")
 _STAMP = re.compile(r"^sent / received: (\d+)\.(\d+) / (\d+)\.(\d+)$")
 
 
+def stamp_seconds(whole: str, fraction: str) -> float:
+    """perfdhcp prints packet times since its start with Boost's
+    ``to_iso_string``: ``HHMMSS.ffffff`` (``000105.250000`` is 65.25 s)."""
+    n = int(whole)
+    return n // 10000 * 3600 + n // 100 % 100 * 60 + n % 100 + int(fraction) / 10 ** len(fraction)
+
+
 def parse_perfdhcp(text: str, step: Step) -> None:
     m = re.search(r"^Rate: ([\d.]+) 4-way exchanges/second", text, re.M)
     if m:
@@ -142,8 +158,8 @@ def parse_perfdhcp(text: str, step: Step) -> None:
         if stamps is not None:
             p = _STAMP.match(line)
             if p:
-                sent = int(p.group(1)) + int(p.group(2)) / 1e6
-                recv = int(p.group(3)) + int(p.group(4)) / 1e6
+                sent = stamp_seconds(p.group(1), p.group(2))
+                recv = stamp_seconds(p.group(3), p.group(4))
                 stamps.delays.append((recv - sent) * 1000.0)
                 continue
         if current is not None:
@@ -189,7 +205,7 @@ def start_server(name: str, workdir: str, severity: str, python: Optional[str]) 
     with open(path, "w") as f:
         json.dump(config(workdir, multi_threading=SERVERS[name][1], severity=severity), f, indent=1)
     if name.startswith("kea-twisted"):
-        argv = ([python, "-m", "twisted.scripts.twistd"] if python else [TWISTD])
+        argv = twistd_argv(python)
         argv += ["-n", "--pidfile=", "kea4", "-c", path]
     else:
         os.makedirs("/run/kea", exist_ok=True)
@@ -294,6 +310,264 @@ def summary(steps: List[Step]):
     return best_ok, saturated
 
 
+# ---------------------------------------------------------------------------
+# helpers shared with the other modes (bench/perfdhcp_ha.py)
+
+def twistd_argv(python: Optional[str]) -> List[str]:
+    """How to start twistd: with ``--python``, that interpreter runs
+    twistd's ``run()`` (``-m twisted.scripts.twistd`` does nothing: the
+    module has no ``__main__`` block); else this tree's venv's twistd, or
+    /work/venv's."""
+    if python:
+        return [python, "-c", "from twisted.scripts.twistd import run; run()"]
+    local = os.path.join(ROOT, ".venv", "bin", "twistd")
+    return [TWISTD if os.path.exists(TWISTD) or not os.path.exists(local) else local]
+
+
+def interpreter(python: Optional[str]) -> str:
+    if not python:
+        return "CPython " + platform.python_version()
+    return subprocess.run([python, "-c", "import platform; print(platform.python_implementation(), "
+                           "platform.python_version())"], capture_output=True, text=True).stdout.strip()
+
+
+@contextlib.contextmanager
+def loopback_aliases(addresses: List[str]):
+    """Adds the addresses to ``lo`` (Kea's ``lo/<addr>`` needs the address
+    on the interface, perfdhcp ``-l`` binds it); removes at the end those
+    that were added here."""
+    present = subprocess.run(["ip", "-4", "addr", "show", "dev", "lo"], capture_output=True, text=True).stdout
+    added = []
+    try:
+        for addr in addresses:
+            if f"inet {addr}/" in present or addr in added:
+                continue
+            if subprocess.run(["ip", "addr", "add", addr + "/32", "dev", "lo"], capture_output=True).returncode == 0:
+                added.append(addr)
+        yield
+    finally:
+        for addr in added:
+            subprocess.run(["ip", "addr", "del", addr + "/32", "dev", "lo"], capture_output=True)
+
+
+def ratio_text(twisted_steps: List[Step], kea_steps: List[Step]) -> str:
+    kt_ok, kt_sat = summary(twisted_steps)
+    ok, sat = summary(kea_steps)
+    parts = []
+    if sat and kt_sat and sat.achieved:
+        parts.append(f"saturated {kt_sat.achieved / sat.achieved:.2f}")
+    if ok and kt_ok and ok.achieved:
+        parts.append(f"< {UNANSWERED_LIMIT} % unanswered {kt_ok.achieved / ok.achieved:.2f}")
+    return ", ".join(parts) or "no comparable step"
+
+
+# ---------------------------------------------------------------------------
+# restart storm: perfdhcp --scenario avalanche
+
+@dataclass
+class Avalanche:
+    clients: int
+    seconds: Optional[float] = None  # perfdhcp's "It took": all clients served in this time
+    packets_sent: int = 0
+    retransmissions: int = 0
+    exchanges: Dict[str, Exchange] = field(default_factory=dict)
+    served_at: List[float] = field(default_factory=list)  # s from the first DISCOVER to each ACK, sorted
+    cpu: float = 0.0  # % of one core
+    rss_kb: int = 0
+    error: str = ""
+
+    def served(self, share: float) -> Optional[float]:
+        """Seconds until ``share`` of the clients had their ACK (the time
+        to serve all is a tail: one client unlucky five times waits
+        1+2+4+8+16 s, whatever the server)."""
+        n = int(share * self.clients + 0.999999)
+        if n < 1 or len(self.served_at) < n:
+            return None
+        return self.served_at[n - 1]
+
+    @property
+    def acks(self) -> int:
+        ra = self.exchanges.get("REQUEST-ACK")
+        return ra.received if ra else 0
+
+    @property
+    def discovers(self) -> int:
+        do = self.exchanges.get("DISCOVER-OFFER")
+        return do.sent if do else 0
+
+
+_AVALANCHE_TOOK = re.compile(r"^It took (\d+):(\d+):([\d.]+) to provision (\d+) clients", re.M)
+_AVALANCHE_SENT = re.compile(r"^Requests sent \+ resent: (\d+)", re.M)
+_AVALANCHE_RESENT = re.compile(r"^Requests resent: (\d+)", re.M)
+
+
+def parse_avalanche(text: str, run: Avalanche) -> None:
+    """perfdhcp's closing lines (Kea 2.2: "It took 00:00:03.224585 to
+    provision 1000 clients." then "Requests sent + resent: N" and
+    "Requests resent: N"), and its per-exchange counters (their "sent"
+    counts first sends only)."""
+    counts = Step(offered=0)
+    parse_perfdhcp(text, counts)
+    run.exchanges = counts.exchanges
+    m = _AVALANCHE_TOOK.search(text)
+    if m:
+        run.seconds = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+    m = _AVALANCHE_SENT.search(text)
+    if m:
+        run.packets_sent = int(m.group(1))
+    m = _AVALANCHE_RESENT.search(text)
+    if m:
+        run.retransmissions = int(m.group(1))
+    first_sent, acked, section = None, [], None
+    for line in text.splitlines():
+        t = _TIMESTAMPS.match(line)
+        if t:
+            section = t.group(1)
+            continue
+        if line.startswith("***"):
+            section = None
+            continue
+        p = _STAMP.match(line) if section in ("DISCOVER-OFFER", "REQUEST-ACK") else None
+        if p:
+            sent = stamp_seconds(p.group(1), p.group(2))
+            if section == "DISCOVER-OFFER":
+                first_sent = sent if first_sent is None else min(first_sent, sent)
+            else:
+                acked.append(stamp_seconds(p.group(3), p.group(4)))
+    if first_sent is not None:
+        run.served_at = sorted(a - first_sent for a in acked)
+
+
+def run_avalanche(proc: subprocess.Popen, args, workdir: str) -> Avalanche:
+    """All ``--clients`` start at once; perfdhcp retransmits each DISCOVER
+    or REQUEST (1, 2, 4 … 64 s ± 1 s) until every client has its ACK.  It
+    has no time limit of its own: at ``--avalanche-timeout`` it gets SIGINT
+    (it then prints what it has) and the run counts as not complete."""
+    run = Avalanche(clients=args.clients)
+    argv = ["perfdhcp", "-4", "-l", RELAY, "-R", str(args.clients), "--scenario", "avalanche",
+            "-g", "single", "-x", "t", SERVER]
+    path = os.path.join(workdir, "perfdhcp-avalanche.out")
+    t0, c0 = time.monotonic(), cpu_ticks(proc.pid)
+    with open(path, "w+") as out:
+        perf = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            perf.wait(timeout=args.avalanche_timeout)
+        except subprocess.TimeoutExpired:
+            run.error = f"not all served in {args.avalanche_timeout} s"
+            perf.send_signal(signal.SIGINT)
+            try:
+                perf.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                perf.kill()
+                perf.wait()
+        elapsed = time.monotonic() - t0
+        run.cpu = 100.0 * (cpu_ticks(proc.pid) - c0) / CLK_TCK / elapsed
+        run.rss_kb = peak_rss_kb(proc.pid)
+        out.seek(0)
+        parse_avalanche(out.read(), run)
+    if run.error:
+        run.seconds = None  # interrupted: "It took" is the time until SIGINT
+    elif perf.returncode != 0:
+        run.error = f"perfdhcp exit {perf.returncode}"
+    elif run.seconds is None:
+        run.error = "no 'It took' line in perfdhcp's output"
+    return run
+
+
+def avalanche_all(args, names: List[str]) -> Dict[str, Avalanche]:
+    results: Dict[str, Avalanche] = {}
+    for name in names:
+        workdir = tempfile.mkdtemp(prefix=f"perfdhcp-avalanche-{name}-")
+        proc = start_server(name, workdir, args.severity, args.python if name == "kea-twisted" else None)
+        try:
+            results[name] = run_avalanche(proc, args, workdir)
+        finally:
+            stop_server(proc)
+        print(f"  {name:12} {fmt_avalanche(results[name])}", flush=True)
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+        time.sleep(1)
+    return results
+
+
+def fmt_avalanche(r: Avalanche) -> str:
+    took = f"{r.seconds:.2f} s" if r.seconds is not None else "not complete"
+    half, most = (f"{v:.2f} s" if v is not None else "-" for v in (r.served(0.5), r.served(0.95)))
+    return (f"| {r.clients} | {half} | {most} | {took} | {r.retransmissions} | {r.discovers} | {r.acks} | {r.cpu:.0f} % | "
+            f"{r.rss_kb / 1024:.0f} MiB |" + (f" {r.error}" if r.error else ""))
+
+
+def report_avalanche(args, results: Dict[str, Avalanche], load_before: float) -> None:
+    print()
+    print("## perfdhcp side by side: restart storm (`--scenario avalanche`)")
+    print()
+    print(f"- Date: {time.strftime('%Y-%m-%d %H:%M')}; machine: {os.cpu_count()} CPUs, {platform.platform()}")
+    print(f"- kea_twisted on {interpreter(args.python)}; loggers at {args.severity}; perfdhcp -R {args.clients} "
+          f"--scenario avalanche -g single, bounded by {args.avalanche_timeout} s; load average before: "
+          f"{load_before:.2f}")
+    print()
+    print("| server | clients | 50 % served | 95 % served | all served | retransmissions | DISCOVERs (first sends) "
+          "| ACKs | CPU | peak RSS |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, r in results.items():
+        print(f"| {SERVERS[name][0]} " + fmt_avalanche(r))
+    kt = results.get("kea-twisted")
+    if not kt:
+        return
+    print()
+    for name in ("kea-st", "kea-mt"):
+        r = results.get(name)
+        if not r:
+            continue
+        parts = []
+        for label, kea_t, kt_t in (("95 % served", r.served(0.95), kt.served(0.95)),
+                                   ("all served", r.seconds, kt.seconds)):
+            if kea_t and kt_t:
+                parts.append(f"{label} {kea_t / kt_t:.2f}")
+        print(f"{SERVERS[name][0]} time / kea_twisted time: " + (", ".join(parts) or "not comparable"))
+
+
+# ---------------------------------------------------------------------------
+# mode selection
+
+def add_mode_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mode", choices=("single", "ha"), default="single",
+                        help="single server (default) or an HA load-balancing pair with TLS (bench/perfdhcp_ha.py)")
+    parser.add_argument("--scenario", choices=("basic", "avalanche"), default="basic",
+                        help="avalanche: all --clients at once, retransmitting until served (single server only)")
+    parser.add_argument("--avalanche-timeout", type=int, default=120, help="bound of one avalanche run (s)")
+    parser.add_argument("--pairs", default="kea,kea-twisted", help="--mode ha: pairs, comma separated")
+    parser.add_argument("--seed", type=int, default=1, help="--mode ha: perfdhcp -s of both instances")
+    parser.add_argument("--server-addr", default=SERVER, help="single server: DHCP address (a loopback address)")
+    parser.add_argument("--relay-addr", default=RELAY, help="single server: perfdhcp's relay address")
+
+
+def use_addresses(args) -> None:
+    global SERVER, RELAY
+    SERVER, RELAY = args.server_addr, args.relay_addr
+
+
+def run_other_mode(args) -> Optional[int]:
+    """``--mode ha`` or ``--scenario avalanche``; None for the ramp."""
+    if args.mode == "ha":
+        if args.scenario != "basic" or args.mix:
+            print("perfdhcp_compare: --mode ha runs the basic 4-way ramp only", file=sys.stderr)
+            return 2
+        import perfdhcp_ha
+        return perfdhcp_ha.run(args)
+    if args.scenario == "avalanche":
+        if port_bound(SERVER, 67):
+            print(f"perfdhcp_compare: {SERVER}:67 is already in use", file=sys.stderr)
+            return 2
+        names = [n for n in args.only.split(",") if n]
+        load_before = os.getloadavg()[0]
+        with loopback_aliases([SERVER, RELAY]):
+            results = avalanche_all(args, names)
+        report_avalanche(args, results, load_before)
+        return 0
+    return None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rates", default=DEFAULT_RATES, help="offered 4-way exchanges/s, ascending")
@@ -303,9 +577,11 @@ def main() -> int:
     parser.add_argument("--only", default="kea-st,kea-mt,kea-twisted", help="servers, comma separated")
     parser.add_argument("--severity", default="INFO", help="loggers' severity for every server (Kea's default: INFO)")
     parser.add_argument("--python", default=None,
-                        help="interpreter for kea_twisted (e.g. a PyPy venv's python); default: /work/venv's twistd")
+                        help="interpreter for kea_twisted (e.g. a PyPy venv's python); default: /work/venv's twistd, else this tree's .venv")
     parser.add_argument("--keep", action="store_true", help="keep the work directories (logs, perfdhcp output)")
+    add_mode_arguments(parser)
     args = parser.parse_args()
+    use_addresses(args)
     if os.geteuid() != 0:
         print("perfdhcp_compare: needs root (port 67 and a loopback alias)", file=sys.stderr)
         return 2
@@ -313,21 +589,19 @@ def main() -> int:
         if not shutil.which(tool):
             print(f"perfdhcp_compare: {tool} missing", file=sys.stderr)
             return 2
+    other = run_other_mode(args)
+    if other is not None:
+        return other
     if port_bound(SERVER, 67):
         print(f"perfdhcp_compare: {SERVER}:67 is already in use", file=sys.stderr)
         return 2
     rates = [int(r) for r in args.rates.split(",")]
     names = [n for n in args.only.split(",") if n]
-    added_alias = subprocess.run(["ip", "addr", "add", RELAY + "/32", "dev", "lo"],
-                                 capture_output=True).returncode == 0
     results: Dict[str, List[Step]] = {}
-    try:
+    with loopback_aliases([SERVER, RELAY]):
         for name in names:
             print(f"{SERVERS[name][0]}:", flush=True)
             results[name] = ramp(name, args, rates)
-    finally:
-        if added_alias:
-            subprocess.run(["ip", "addr", "del", RELAY + "/32", "dev", "lo"], capture_output=True)
 
     interp = "CPython " + platform.python_version()
     if args.python:
