@@ -19,9 +19,13 @@ Three pieces:
   Deferreds (``defer.succeed``/``defer.fail``; no reactor needed).  The
   method names are Kea's ``LeaseMgr`` names in snake case in both.
 * :class:`MemfileLeaseStore`: Kea's memfile in memory — indexes by address,
-  hw-address (+ subnet), client-id (+ subnet), subnet, hostname, and two
+  hw-address (+ subnet), client-id (+ subnet), hostname, and two
   expiration orders (not reclaimed / reclaimed) kept as heaps with lazy
-  invalidation, so reclamation stays O(k log n) at 100k+ leases.  Every
+  invalidation, so reclamation stays O(k log n) at 100k+ leases; lease
+  counts per (subnet, state) kept as leases change.  The indexes are sized
+  for a million leases (an int or a small dict per key, not a set per
+  lease; heap entries are single ints); a subnet's leases are found by
+  walking the address order (only commands ask).  Every
   change is handed to an optional persistence sink (a
   :class:`kea_twisted.leasefile.LeaseFile`) *before* memory changes and
   before the call returns, as Kea writes the CSV row first
@@ -50,9 +54,10 @@ Tests: tests/test_leases.py
 
 from __future__ import annotations
 
+import gc
 import heapq
-import itertools
 from bisect import bisect_right
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address
 from typing import (
@@ -75,7 +80,27 @@ __all__ = [
     "ILeaseStore",
     "MemfileLeaseStore",
     "DeferredLeaseStore",
+    "gc_paused",
 ]
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside (restored after, if it was on).
+
+    Building a million leases (load, indexes) allocates millions of
+    container objects that all survive; each full collection meanwhile
+    walks all of them for nothing (~20 % of the load time).  Leases make
+    no reference cycles.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
 
 #: Kea's ``Lease::STATE_DEFAULT``, ``STATE_DECLINED``, ``STATE_EXPIRED_RECLAIMED``.
 STATE_DEFAULT = 0
@@ -300,12 +325,28 @@ for _name in _SYNC_METHODS:
 del _name
 
 
-# The heaps hold (expire, address as int, tie-breaker, lease); an entry is
-# live while the store still holds that very lease object at the address.
-_HeapEntry = Tuple[int, int, int, Lease4]
-# Indexes key addresses by their integer value: hashing an IPv4Address goes
-# through hex() and costs several times more than an int.
-_PairIndex = Dict[Any, Dict[int, Set[int]]]
+# Everything is keyed by the address as an int: hashing an IPv4Address goes
+# through hex() and costs several times more.  The int is the lease's own
+# (``int(IPv4Address)`` returns it), so the indexes add no int objects.
+#
+# A hw-address or client-id index maps the key to the address of its one
+# lease, the usual case (no set or dict per lease: a million leases would pay
+# ~400 bytes each), or, once a key has more leases, to {subnet id: address
+# or set of addresses}.
+_PairIndex = Dict[Any, Any]
+# The hostname index: hostname -> address or set of addresses.  The empty
+# hostname, most leases', is not indexed (asking for it scans).
+_HostnameIndex = Dict[str, Any]
+# The expiration heaps hold one int per lease, ``expire << 32 | address``:
+# they order by (expire, address) like Kea's expiration index.  An entry is
+# live while the lease at that address has that expire and belongs to that
+# heap (reclaimed or not); a lease changed back to an earlier shape leaves
+# an equal entry behind, which the queries skip as a duplicate.
+_ADDRESS_MASK = (1 << 32) - 1
+
+
+def _sorted_members(addresses: Any) -> List[int]:
+    return [addresses] if type(addresses) is int else sorted(addresses)
 
 
 @implementer(ISyncLeaseStore)
@@ -315,7 +356,9 @@ class MemfileLeaseStore:
     :param sink: where every change is written before it is applied (a
         :class:`~kea_twisted.leasefile.LeaseFile`); None for ``persist:
         false``.
-    :param leases: the leases loaded at startup (written nowhere).
+    :param leases: the leases loaded at startup (written nowhere; of two
+        with the same address the later one is kept).  They are indexed in
+        bulk.
     """
 
     def __init__(self, sink: Optional[Any] = None, leases: Iterable[Lease4] = ()):
@@ -323,41 +366,106 @@ class MemfileLeaseStore:
         self._by_address: Dict[int, Lease4] = {}
         self._by_hwaddr: _PairIndex = {}
         self._by_client_id: _PairIndex = {}
-        self._by_subnet: Dict[int, Set[int]] = {}
-        self._by_hostname: Dict[str, Set[int]] = {}
-        self._active: List[_HeapEntry] = []
-        self._reclaimed: List[_HeapEntry] = []
-        self._tie = itertools.count()
+        self._by_hostname: _HostnameIndex = {}
+        #: (subnet id, state) -> how many leases (Kea's statistics query).
+        self._counts: Dict[Tuple[int, int], int] = {}
+        self._active: List[int] = []
+        self._reclaimed: List[int] = []
         self._sorted: Optional[List[int]] = None
-        for lease in leases:
-            old = self._by_address.get(int(lease.address))
-            if old is not None:
-                self._unindex(old)
-            self._index(lease)
+        with gc_paused():
+            by_address = self._by_address
+            for lease in leases:
+                by_address[int(lease.address)] = lease
+            self._index_all()
 
     # -- index upkeep -------------------------------------------------------
 
-    @staticmethod
-    def _add_pair(index: _PairIndex, key: Any, subnet_id: int, address: int) -> None:
-        subnets = index.get(key)
-        if subnets is None:
-            index[key] = {subnet_id: {address}}
+    def _index_all(self) -> None:
+        """Index the leases of ``_by_address`` (the indexes are empty): the
+        loop of :meth:`_index`, with the heaps built at the end."""
+        by_hwaddr, by_client_id, by_hostname = self._by_hwaddr, self._by_client_id, self._by_hostname
+        counts = self._counts
+        active, reclaimed = self._active, self._reclaimed
+        add_pair, add_hostname = self._add_pair, self._add_hostname
+        for address, lease in self._by_address.items():
+            key = lease.hwaddr
+            if key in by_hwaddr:
+                add_pair(by_hwaddr, key, lease.subnet_id, address)
+            else:
+                by_hwaddr[key] = address
+            key = lease.client_id
+            if key:
+                if key in by_client_id:
+                    add_pair(by_client_id, key, lease.subnet_id, address)
+                else:
+                    by_client_id[key] = address
+            if lease.hostname:
+                add_hostname(lease.hostname, address)
+            state = lease.state
+            count_key = (lease.subnet_id, state)
+            counts[count_key] = counts.get(count_key, 0) + 1
+            entry = (lease.cltt + lease.valid_lifetime) << 32 | address
+            if state == STATE_EXPIRED_RECLAIMED:
+                reclaimed.append(entry)
+            else:
+                active.append(entry)
+        heapq.heapify(active)
+        heapq.heapify(reclaimed)
+
+    def _add_pair(self, index: _PairIndex, key: Any, subnet_id: int, address: int) -> None:
+        entry = index.get(key)
+        if entry is None:
+            index[key] = address
             return
-        addresses = subnets.get(subnet_id)
+        if type(entry) is int:
+            entry = index[key] = {self._by_address[entry].subnet_id: entry}
+        addresses = entry.get(subnet_id)
         if addresses is None:
-            subnets[subnet_id] = {address}
+            entry[subnet_id] = address
+        elif type(addresses) is int:
+            entry[subnet_id] = {addresses, address}
         else:
             addresses.add(address)
 
     @staticmethod
     def _remove_pair(index: _PairIndex, key: Any, subnet_id: int, address: int) -> None:
-        subnets = index[key]
-        addresses = subnets[subnet_id]
-        addresses.discard(address)
-        if not addresses:
-            del subnets[subnet_id]
-            if not subnets:
-                del index[key]
+        entry = index[key]
+        if type(entry) is int:
+            del index[key]
+            return
+        addresses = entry[subnet_id]
+        if type(addresses) is int:
+            del entry[subnet_id]
+        else:
+            addresses.discard(address)
+            if len(addresses) == 1:
+                entry[subnet_id] = next(iter(addresses))
+        if not entry:
+            del index[key]
+        elif len(entry) == 1:
+            (only,) = entry.values()
+            if type(only) is int:
+                index[key] = only
+
+    def _add_hostname(self, hostname: str, address: int) -> None:
+        index = self._by_hostname
+        entry = index.get(hostname)
+        if entry is None:
+            index[hostname] = address
+        elif type(entry) is int:
+            index[hostname] = {entry, address}
+        else:
+            entry.add(address)
+
+    def _remove_hostname(self, hostname: str, address: int) -> None:
+        index = self._by_hostname
+        entry = index[hostname]
+        if type(entry) is int:
+            del index[hostname]
+            return
+        entry.discard(address)
+        if len(entry) == 1:
+            index[hostname] = next(iter(entry))
 
     def _index(self, lease: Lease4) -> None:
         address = int(lease.address)
@@ -365,18 +473,12 @@ class MemfileLeaseStore:
         self._add_pair(self._by_hwaddr, lease.hwaddr, lease.subnet_id, address)
         if lease.client_id:
             self._add_pair(self._by_client_id, lease.client_id, lease.subnet_id, address)
-        subnet = self._by_subnet.get(lease.subnet_id)
-        if subnet is None:
-            self._by_subnet[lease.subnet_id] = {address}
-        else:
-            subnet.add(address)
-        named = self._by_hostname.get(lease.hostname)
-        if named is None:
-            self._by_hostname[lease.hostname] = {address}
-        else:
-            named.add(address)
+        if lease.hostname:
+            self._add_hostname(lease.hostname, address)
+        count_key = (lease.subnet_id, lease.state)
+        self._counts[count_key] = self._counts.get(count_key, 0) + 1
         heap = self._reclaimed if lease.state == STATE_EXPIRED_RECLAIMED else self._active
-        heapq.heappush(heap, (lease.cltt + lease.valid_lifetime, address, next(self._tie), lease))
+        heapq.heappush(heap, (lease.cltt + lease.valid_lifetime) << 32 | address)
         if len(heap) > 2 * len(self._by_address) + 1024:
             self._rebuild_heaps()
 
@@ -387,27 +489,32 @@ class MemfileLeaseStore:
         self._remove_pair(self._by_hwaddr, lease.hwaddr, lease.subnet_id, address)
         if lease.client_id:
             self._remove_pair(self._by_client_id, lease.client_id, lease.subnet_id, address)
-        addresses = self._by_subnet[lease.subnet_id]
-        addresses.discard(address)
-        if not addresses:
-            del self._by_subnet[lease.subnet_id]
-        addresses = self._by_hostname[lease.hostname]
-        addresses.discard(address)
-        if not addresses:
-            del self._by_hostname[lease.hostname]
+        if lease.hostname:
+            self._remove_hostname(lease.hostname, address)
+        count_key = (lease.subnet_id, lease.state)
+        count = self._counts[count_key] - 1
+        if count:
+            self._counts[count_key] = count
+        else:
+            del self._counts[count_key]
 
     def _rebuild_heaps(self) -> None:
-        active: List[_HeapEntry] = []
-        reclaimed: List[_HeapEntry] = []
+        active: List[int] = []
+        reclaimed: List[int] = []
         for address, lease in self._by_address.items():
-            entry = (lease.cltt + lease.valid_lifetime, address, next(self._tie), lease)
+            entry = (lease.cltt + lease.valid_lifetime) << 32 | address
             (reclaimed if lease.state == STATE_EXPIRED_RECLAIMED else active).append(entry)
         heapq.heapify(active)
         heapq.heapify(reclaimed)
         self._active, self._reclaimed = active, reclaimed
 
-    def _live(self, entry: _HeapEntry) -> bool:
-        return self._by_address.get(entry[1]) is entry[3]
+    def _live(self, entry: int, reclaimed: bool) -> Optional[Lease4]:
+        """The lease a heap entry stands for, or None if it is stale."""
+        lease = self._by_address.get(entry & _ADDRESS_MASK)
+        if (lease is None or lease.cltt + lease.valid_lifetime != entry >> 32
+                or (lease.state == STATE_EXPIRED_RECLAIMED) != reclaimed):
+            return None
+        return lease
 
     def _sorted_addresses(self) -> List[int]:
         if self._sorted is None:
@@ -457,16 +564,19 @@ class MemfileLeaseStore:
         return len(leases)
 
     def delete_expired_reclaimed_leases4(self, now: int, secs: int) -> int:
-        limit = now - secs
+        # expire <= now - secs, for any address.
+        limit = (now - secs + 1) << 32
         heap = self._reclaimed
-        doomed: List[_HeapEntry] = []
-        while heap and heap[0][0] <= limit:
+        doomed: List[int] = []
+        seen: Set[int] = set()
+        while heap and heap[0] < limit:
             entry = heapq.heappop(heap)
-            if self._live(entry):
+            if entry not in seen and self._live(entry, True) is not None:
+                seen.add(entry)
                 doomed.append(entry)
         for index, entry in enumerate(doomed):
             try:
-                self.delete_lease(entry[3])
+                self.delete_lease(self._by_address[entry & _ADDRESS_MASK])
             except BaseException:
                 # Not deleted (the write failed): keep them findable.
                 for kept in doomed[index:]:
@@ -480,18 +590,25 @@ class MemfileLeaseStore:
         return self._by_address.get(int(address))
 
     def _by_key(self, index: _PairIndex, key: Any) -> List[Lease4]:
-        subnets = index.get(key)
-        if not subnets:
+        entry = index.get(key)
+        if entry is None:
             return []
         by_address = self._by_address
-        return [by_address[a] for sid in sorted(subnets) for a in sorted(subnets[sid])]
+        if type(entry) is int:
+            return [by_address[entry]]
+        return [by_address[a] for sid in sorted(entry) for a in _sorted_members(entry[sid])]
 
     def _one_by_key(self, index: _PairIndex, key: Any, subnet_id: int) -> Optional[Lease4]:
-        subnets = index.get(key)
-        addresses = subnets.get(subnet_id) if subnets else None
-        if not addresses:
+        entry = index.get(key)
+        if entry is None:
             return None
-        return self._by_address[min(addresses)]
+        if type(entry) is int:
+            lease = self._by_address[entry]
+            return lease if lease.subnet_id == subnet_id else None
+        addresses = entry.get(subnet_id)
+        if addresses is None:
+            return None
+        return self._by_address[addresses if type(addresses) is int else min(addresses)]
 
     def get_leases4_by_hwaddr(self, hwaddr: bytes) -> List[Lease4]:
         return self._by_key(self._by_hwaddr, hwaddr)
@@ -510,10 +627,24 @@ class MemfileLeaseStore:
         return self._one_by_key(self._by_client_id, client_id, subnet_id)
 
     def get_leases4_by_subnet(self, subnet_id: int) -> List[Lease4]:
-        return self._leases_at(self._by_subnet.get(subnet_id, ()))
+        # No per-subnet index (a set per subnet costs ~50 bytes a lease):
+        # the commands that ask (lease4-get-all with subnets, lease4-wipe)
+        # walk the address order.
+        if not any(sid == subnet_id for sid, _state in self._counts):
+            return []
+        by_address = self._by_address
+        return [lease for lease in map(by_address.__getitem__, self._sorted_addresses())
+                if lease.subnet_id == subnet_id]
 
     def get_leases4_by_hostname(self, hostname: str) -> List[Lease4]:
-        return self._leases_at(self._by_hostname.get(hostname, ()))
+        if not hostname:
+            by_address = self._by_address
+            return [lease for lease in map(by_address.__getitem__, self._sorted_addresses())
+                    if not lease.hostname]
+        entry = self._by_hostname.get(hostname)
+        if entry is None:
+            return []
+        return self._leases_at(_sorted_members(entry))
 
     def get_all_leases4(self) -> List[Lease4]:
         by_address = self._by_address
@@ -526,23 +657,28 @@ class MemfileLeaseStore:
         return [by_address[a] for a in addresses[start:start + max(limit, 0)]]
 
     def get_expired_leases4(self, now: int, max_leases: int) -> List[Lease4]:
+        # expire <= now, for any address.
+        limit = (now + 1) << 32
         heap = self._active
-        found: List[_HeapEntry] = []
-        while heap and heap[0][0] <= now and (max_leases <= 0 or len(found) < max_leases):
+        found: List[int] = []
+        leases: List[Lease4] = []
+        seen: Set[int] = set()
+        while heap and heap[0] < limit and (max_leases <= 0 or len(found) < max_leases):
             entry = heapq.heappop(heap)
-            if self._live(entry):
+            if entry in seen:
+                continue
+            lease = self._live(entry, False)
+            if lease is not None:
+                seen.add(entry)
                 found.append(entry)
+                leases.append(lease)
         # Still live until the caller changes them: put them back.
         for entry in found:
             heapq.heappush(heap, entry)
-        return [entry[3] for entry in found]
+        return leases
 
     def lease_counts(self) -> List[Tuple[int, int, int]]:
-        counts: Dict[Tuple[int, int], int] = {}
-        for lease in self._by_address.values():
-            key = (lease.subnet_id, lease.state)
-            counts[key] = counts.get(key, 0) + 1
-        return sorted((sid, state, n) for (sid, state), n in counts.items())
+        return sorted((sid, state, n) for (sid, state), n in self._counts.items())
 
     # -- conveniences ---------------------------------------------------------
 

@@ -7,12 +7,11 @@ order, appending, and LFC — compared byte for byte with the real
 from __future__ import annotations
 
 import os
-import socket
 import random
 import subprocess
 from ipaddress import IPv4Address as A
 
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 from zope.interface.verify import verifyObject
 
@@ -21,6 +20,7 @@ from kea_twisted.leasefile import (
     load_leases, parse_header, parse_row, read_leases, run_lfc, unescape,
 )
 from kea_twisted.leases import ILeaseSink, Lease4, MemfileLeaseStore
+from tests.kea_socket import send_command
 
 KEA_LFC = "/usr/sbin/kea-lfc"
 
@@ -177,6 +177,97 @@ class RowCodecTests(SynchronousTestCase):
         self.assertRaises(LeaseRowError, parse_row, "10.0.0.1,00:01,,10,100,1,0,0", schema)
 
 
+def _outcome(parse, line):
+    """A parser's answer to one row: the lease with every field, or the
+    error's text."""
+    try:
+        lease = parse(line)
+    except LeaseRowError as e:
+        return ("error", str(e))
+    return ("lease", lease, lease.user_context, type(lease.address))
+
+
+# Values near the common row's edges: each column's form Kea writes, and the
+# forms only the general reader handles (one-digit or 3-digit tokens, plain
+# hex client-ids, signs, overlong numbers, escapes, capitals, 21-byte
+# hw-addresses, extra columns...).
+_COLUMN_VALUES = (
+    ["10.0.0.1", "255.255.255.255", "0.0.0.0", "010.0.0.1", "10.0.0.256", "10.0.0", "1.2.3.4.5", "::1", "1.2.3.x"],
+    ["", "00:01:02:03:04:05", "0A:bC:12", "1:02", "001:02", "01::02", ":".join(["ab"] * 20),
+     ":".join(["ab"] * 21), "0g:01", "01 02"],
+    ["", "01:02", "01", "0102", "0x0102", "01 02", ":".join(["cd"] * 128), ":".join(["cd"] * 129), "01:2g"],
+    ["0", "7200", "000000007", "999999999", "4294967295", "4294967296", "+5", "-1", " 5", "", "x"],
+    ["0", "1795554037", "9999999999999999999", "18446744073709551615", "18446744073709551616", "-1", "+2", ""],
+    ["1", "0", "4294967295", "123456789", "+7", "-1", ""],
+    ["0", "1", "+1", "-0", "00", "2", ""],
+    ["0", "1", "01", "+0", "x"],
+    ["", "host.example.org", "Host.Example", "a&#x2cb", "a&#x26b&", "x&#x4", "h\xc9", "h\xe9"],
+    ["0", "1", "2", "3", "00", "+1", "4294967296", ""],
+    ["", '{ "a": 1 }', '{ "a": { "b": 1&#x2c "c": [ 1&#x2c 2 ] } }', "[]", "{", '{"x": 2.50}', "\r"],
+)
+
+
+class CommonRowTests(SynchronousTestCase):
+    """The fast reader for rows shaped as Kea writes them must answer
+    exactly as the general reader, errors included."""
+
+    def assertSameAsGeneral(self, line, schema=Schema()):
+        from kea_twisted.leasefile import _parse_any_row
+
+        self.assertEqual(_outcome(lambda l: parse_row(l, schema), line),
+                         _outcome(lambda l: _parse_any_row(l, schema), line), line)
+
+    def test_kea_rows_take_the_fast_path(self):
+        """Rows Kea writes are read by the fast path (the general reader is
+        not reached)."""
+        from kea_twisted import leasefile
+
+        rows = [SPEC_DECLINED, SPEC_DELETION, SPEC_RECLAIMED_DELETION,
+                "10.0.0.21,00:01:02:03:04:05,01:00:01:02:03:04:05,3600,1795554037,7,1,1,"
+                "host.example.org,0,{ \"ISC\": { \"relay-agent-info\": \"0x01\" } }"]
+        general = leasefile._parse_any_row
+        leasefile._parse_any_row = lambda *a: self.fail(f"general reader used for {a[0]}")
+        try:
+            fast = [parse_row(row) for row in rows]
+        finally:
+            leasefile._parse_any_row = general
+        self.assertEqual(fast, [general(row, Schema()) for row in rows])
+
+    def test_each_unusual_value_alone(self):
+        """Each column's every value, the others as Kea writes them."""
+        common = [values[1] for values in _COLUMN_VALUES]
+        for index, values in enumerate(_COLUMN_VALUES):
+            for value in values:
+                columns = list(common)
+                columns[index] = value
+                self.assertSameAsGeneral(",".join(columns))
+
+    @settings(max_examples=2000, deadline=None)
+    @given(st.tuples(*(st.sampled_from(values) for values in _COLUMN_VALUES)),
+           st.sampled_from(["", ",", ",x", ",x,y"]))
+    def test_same_as_general_reader(self, columns, tail):
+        """Any mix of common and unusual column values: same lease (every
+        field, the user context too) or the same error."""
+        self.assertSameAsGeneral(",".join(columns) + tail)
+
+    def test_short_and_old_schema_rows(self):
+        """Rows with fewer columns, and files of an older schema, are read
+        as before."""
+        row = "10.0.0.1,00:01,,10,100,1,0,0,h"
+        for schema in (Schema(), parse_header(",".join(HEADER.split(",")[:9])),
+                       parse_header(",".join(HEADER.split(",")[:10])), parse_header(HEADER + ",extra")):
+            for line in (row, row + ",1", row + ",1,", row + ",1,,z"):
+                self.assertSameAsGeneral(line, schema)
+
+    def test_repeated_numbers_shared(self):
+        """Valid lifetimes, subnet ids and states read from many rows are
+        one int object each (memory of a large file)."""
+        a = parse_row("10.0.0.1,00:01,,86400,1795554037,100000,0,0,,0,")
+        b = parse_row("10.0.0.2,00:02,,86400,1795554038,100000,0,0,,0,")
+        self.assertIs(a.valid_lifetime, b.valid_lifetime)
+        self.assertIs(a.subnet_id, b.subnet_id)
+
+
 class LoadTests(SynchronousTestCase):
     def setUp(self):
         self.dir = self.mktemp()
@@ -188,6 +279,21 @@ class LoadTests(SynchronousTestCase):
 
     def file(self, suffix, *rows, header=HEADER):
         write(self.path + suffix, "\n".join((header,) + rows) + "\n")
+
+    def test_leases_by_address(self):
+        """load_leases answers a read-only mapping by IPv4Address, in the
+        order addresses were first read."""
+        self.file("", self.row("10.0.0.2"), self.row("10.0.0.1"), self.row("10.0.0.2", host="again"))
+        leases, _ = load_leases(self.path)
+        self.assertEqual(list(leases), [A("10.0.0.2"), A("10.0.0.1")])
+        self.assertEqual(len(leases), 2)
+        self.assertEqual(leases[A("10.0.0.2")].hostname, "again")
+        self.assertEqual(leases, {l.address: l for l in leases.values()})
+        self.assertIn(A("10.0.0.1"), leases)
+        for missing in (A("10.0.0.3"), int(A("10.0.0.1")), "10.0.0.1"):
+            self.assertNotIn(missing, leases)
+            self.assertRaises(KeyError, leases.__getitem__, missing)
+        self.assertIsNone(leases.get(A("10.0.0.3")))
 
     def test_order_previous_input_live(self):
         """.2, then .1, then the file: later rows replace earlier ones; a
@@ -376,6 +482,21 @@ class LeaseFileTests(SynchronousTestCase):
         self.assertFalse(os.path.exists(self.path + ".pid"))
         self.assertEqual(read(self.path + ".2"), HEADER + "\n" + SPEC_DECLINED + "\n")
 
+    def test_run_lfc_large_files_same_as_compact(self):
+        """Files of many rows (the output is written in pieces) compact to
+        exactly compact()'s bytes."""
+        rng = random.Random(3)
+        older = [HEADER] + [f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255},00:01:{i % 256:02x},,7200,"
+                            f"{2000 + i},1,0,0,h{i}.example,0," for i in rng.sample(range(1 << 20), 20000)]
+        newer = [HEADER] + [row.replace(",7200,", ",0,") for row in older[1:5000]]
+        write(self.path + ".2", "\n".join(older) + "\n")
+        write(self.path + ".1", "\n".join(newer) + "\n")
+        expected = compact([("\n".join(older) + "\n").encode(), ("\n".join(newer) + "\n").encode()])
+        self.assertTrue(run_lfc(self.path))
+        with open(self.path + ".2", "rb") as f:
+            self.assertEqual(f.read(), expected)
+        self.assertEqual(expected.count(b"\n"), 1 + 20000 - 4999)
+
     def test_run_lfc_bad_input_rotates_nothing(self):
         """A compaction failure (bad header) leaves every file in place."""
         write(self.path + ".1", "nonsense\n")
@@ -544,25 +665,7 @@ class KeaDhcp4InteropTests(SynchronousTestCase):
         return proc
 
     def command(self, command, arguments=None):
-        import json
-        message = {"command": command}
-        if arguments is not None:
-            message["arguments"] = arguments
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(10)
-            s.connect(self.socket)
-            s.sendall(json.dumps(message).encode())
-            chunks = []
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                try:
-                    return json.loads(b"".join(chunks))
-                except ValueError:
-                    continue
-        return json.loads(b"".join(chunks))
+        return send_command(self.socket, command, arguments)
 
     def test_kea_reads_our_file_and_we_read_kea(self):
         """kea-dhcp4 loads a file we wrote (every lease, hostname escapes,

@@ -191,6 +191,21 @@ class MemfileStoreTests(SynchronousTestCase):
         self.assertEqual(self.store.get_expired_leases4(500, 0), [])
         self.assertEqual(len(self.store.get_expired_leases4(1010, 0)), 1)
 
+    def test_state_change_same_expire(self):
+        """A lease reclaimed (state 2) with its expire unchanged leaves the
+        not-reclaimed order; made default again it is listed once."""
+        self.store.add_lease(lease(valid=10, cltt=100))
+        self.store.update_lease(lease(valid=10, cltt=100, state=2))
+        self.assertEqual(self.store.get_expired_leases4(200, 0), [])
+        self.store.update_lease(lease(valid=10, cltt=100, state=0))
+        self.store.update_lease(lease(valid=10, cltt=100, state=0, hostname="h"))
+        self.assertEqual(self.store.get_expired_leases4(200, 0), [lease(valid=10, cltt=100, hostname="h")])
+        self.assertEqual(self.store.delete_expired_reclaimed_leases4(200, 0), 0)
+        self.store.update_lease(lease(valid=10, cltt=100, state=2))
+        self.store.update_lease(lease(valid=10, cltt=100, state=2, hostname="h"))
+        self.assertEqual(self.store.delete_expired_reclaimed_leases4(200, 0), 1)
+        self.assertEqual(len(self.store), 0)
+
     def test_delete_expired_reclaimed(self):
         """State-2 leases with expire <= now - secs go, one deletion row
         each; others stay."""
@@ -351,28 +366,45 @@ class StoreMachine(RuleBasedStateMachine):
 
     @invariant()
     def indexes_agree(self):
+        # The store changed step by step, and one built at once from the
+        # same leases (as at startup from the lease file).
+        for store in (self.store, MemfileLeaseStore(leases=list(self.model.leases.values()))):
+            self.check_store(store)
+
+    def check_store(self, store):
         m = self.model
-        assert self.store.get_all_leases4() == sorted(m.leases.values(), key=lambda l: l.address)
+        assert store.get_all_leases4() == sorted(m.leases.values(), key=lambda l: l.address)
         for hw in (b"", mac(1), mac(2)):
-            assert self.store.get_leases4_by_hwaddr(hw) == m.by(lambda l: l.hwaddr == hw)
+            assert store.get_leases4_by_hwaddr(hw) == m.by(lambda l: l.hwaddr == hw)
             for sid in (1, 2, 3):
-                got = self.store.get_lease4_by_hwaddr_subnet(hw, sid)
+                got = store.get_lease4_by_hwaddr_subnet(hw, sid)
                 want = m.by(lambda l: l.hwaddr == hw and l.subnet_id == sid)
                 assert got == (want[0] if want else None)
         for cid in (b"\x01\x01", b"\x01\x02"):
-            assert self.store.get_leases4_by_client_id(cid) == m.by(lambda l: l.client_id == cid)
+            assert store.get_leases4_by_client_id(cid) == m.by(lambda l: l.client_id == cid)
             for sid in (1, 2, 3):
-                got = self.store.get_lease4_by_client_id_subnet(cid, sid)
+                got = store.get_lease4_by_client_id_subnet(cid, sid)
                 want = m.by(lambda l: l.client_id == cid and l.subnet_id == sid)
                 assert got == (want[0] if want else None)
         for sid in (1, 2, 3):
-            assert self.store.get_leases4_by_subnet(sid) == m.by(lambda l: l.subnet_id == sid)
+            assert store.get_leases4_by_subnet(sid) == m.by(lambda l: l.subnet_id == sid)
         for name in ("", "a", "b"):
             want = sorted((l for l in m.leases.values() if l.hostname == name), key=lambda l: l.address)
-            assert self.store.get_leases4_by_hostname(name) == want
+            assert store.get_leases4_by_hostname(name) == want
+        counts = {}
+        for l in m.leases.values():
+            counts[(l.subnet_id, l.state)] = counts.get((l.subnet_id, l.state), 0) + 1
+        assert store.lease_counts() == sorted((sid, state, n) for (sid, state), n in counts.items())
+        for now in (0, 40, 120):
+            want = sorted((l for l in m.leases.values() if l.state != 2 and l.expire <= now),
+                          key=lambda l: (l.expire, l.address))
+            assert store.get_expired_leases4(now, 0) == want
+        if store is not self.store:
+            reclaimed = [l for l in m.leases.values() if l.state == 2 and l.expire <= 60]
+            assert store.delete_expired_reclaimed_leases4(60, 0) == len(reclaimed)
 
 
-StoreMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
+StoreMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=30, deadline=None)
 
 
 class StoreMachineTests(SynchronousTestCase):
