@@ -422,48 +422,59 @@ def install_builtin_commands(
 _MAX_UINT32 = 2**32 - 1
 
 
-def _stat_name(command: Command) -> Union[str, Dict[str, Any]]:
+class _StatisticRefused(Exception):
+    """A ``statistic-*`` argument Kea refuses: the handler answers result 1
+    with Kea's text as it is (no ``Error during command processing``
+    prefix, no log: unlike :class:`CommandError`)."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.answer = answer(RESULT_ERROR, text)
+
+
+def _refusal_answered(handler: Handler) -> Handler:
+    @functools.wraps(handler)
+    def run(command: Command) -> Dict[str, Any]:
+        try:
+            return handler(command)
+        except _StatisticRefused as refused:
+            return refused.answer
+    return run
+
+
+def _stat_argument(command: Command, key: str) -> Element:
     params = command.arguments_element
-    if params is None:
-        return answer(RESULT_ERROR, "Missing mandatory 'name' parameter.")
-    name = element_get(params, "name")
-    if name is None:
-        return answer(RESULT_ERROR, "Missing mandatory 'name' parameter.")
+    value = None if params is None else element_get(params, key)
+    if value is None:
+        raise _StatisticRefused(f"Missing mandatory '{key}' parameter.")
+    return value
+
+
+def _stat_name(command: Command) -> str:
+    name = _stat_argument(command, "name")
     if name.kind != "string":
-        return answer(RESULT_ERROR, "'name' parameter expected to be a string.")
+        raise _StatisticRefused("'name' parameter expected to be a string.")
     return name.to_python()
 
 
-def _stat_duration(command: Command) -> Union[int, Dict[str, Any]]:
-    params = command.arguments_element
-    if params is None:
-        return answer(RESULT_ERROR, "Missing mandatory 'duration' parameter.")
-    duration = element_get(params, "duration")
-    if duration is None:
-        return answer(RESULT_ERROR, "Missing mandatory 'duration' parameter.")
-    seconds = int_value(duration)
+def _stat_duration(command: Command) -> int:
+    seconds = int_value(_stat_argument(command, "duration"))
     if seconds < 0:
         # Kea 2.2 aborts (free(): invalid pointer), spec §3.
-        return answer(RESULT_ERROR, "'duration' parameter must not be negative")
+        raise _StatisticRefused("'duration' parameter must not be negative")
     return seconds
 
 
-def _stat_max_samples(command: Command) -> Union[int, Dict[str, Any]]:
-    params = command.arguments_element
-    if params is None:
-        return answer(RESULT_ERROR, "Missing mandatory 'max-samples' parameter.")
-    max_samples = element_get(params, "max-samples")
-    if max_samples is None:
-        return answer(RESULT_ERROR, "Missing mandatory 'max-samples' parameter.")
+def _stat_max_samples(command: Command) -> int:
+    max_samples = _stat_argument(command, "max-samples")
     if max_samples.kind != "integer":
-        return answer(RESULT_ERROR, "'max-samples' parameter expected to be an integer.")
+        raise _StatisticRefused("'max-samples' parameter expected to be an integer.")
     count = max_samples.to_python()
     if count == 0:
         # Kea 2.2 accepts 0 for one statistic and then breaks it, spec §3.
-        return answer(RESULT_ERROR, "'max-samples' parameter must not be zero")
+        raise _StatisticRefused("'max-samples' parameter must not be zero")
     if not 1 <= count <= _MAX_UINT32:
-        return answer(RESULT_ERROR,
-                      f"'max-samples' parameter must be between 1 and {_MAX_UINT32}")
+        raise _StatisticRefused(f"'max-samples' parameter must be between 1 and {_MAX_UINT32}")
     return count
 
 
@@ -487,18 +498,13 @@ def install_statistic_commands(
             on_defaults_changed(count, int(stats.default_max_sample_age))
 
     def get(command: Command) -> Dict[str, Any]:
-        name = _stat_name(command)
-        if isinstance(name, dict):
-            return name
-        return answer(RESULT_SUCCESS, arguments=stats.get(name))
+        return answer(RESULT_SUCCESS, arguments=stats.get(_stat_name(command)))
 
     def get_all(command: Command) -> Dict[str, Any]:
         return answer(RESULT_SUCCESS, arguments=stats.get_all())
 
     def reset(command: Command) -> Dict[str, Any]:
         name = _stat_name(command)
-        if isinstance(name, dict):
-            return name
         if stats.reset(name):
             return answer(RESULT_SUCCESS, f"Statistic '{name}' reset.")
         return answer(RESULT_ERROR, f"No '{name}' statistic found")
@@ -509,8 +515,6 @@ def install_statistic_commands(
 
     def remove(command: Command) -> Dict[str, Any]:
         name = _stat_name(command)
-        if isinstance(name, dict):
-            return name
         if stats.remove(name):
             return answer(RESULT_SUCCESS, f"Statistic '{name}' removed.")
         return answer(RESULT_ERROR, f"No '{name}' statistic found")
@@ -522,39 +526,23 @@ def install_statistic_commands(
 
     def sample_age_set(command: Command) -> Dict[str, Any]:
         name = _stat_name(command)
-        if isinstance(name, dict):
-            return name
-        duration = _stat_duration(command)
-        if isinstance(duration, dict):
-            return duration
-        if stats.set_max_sample_age(name, duration):
+        if stats.set_max_sample_age(name, _stat_duration(command)):
             return answer(RESULT_SUCCESS, f"Statistic '{name}' duration limit is set.")
         return answer(RESULT_ERROR, f"No '{name}' statistic found")
 
     def sample_count_set(command: Command) -> Dict[str, Any]:
         name = _stat_name(command)
-        if isinstance(name, dict):
-            return name
-        count = _stat_max_samples(command)
-        if isinstance(count, dict):
-            return count
-        if stats.set_max_sample_count(name, count):
+        if stats.set_max_sample_count(name, _stat_max_samples(command)):
             return answer(RESULT_SUCCESS, f"Statistic '{name}' count limit is set.")
         return answer(RESULT_ERROR, f"No '{name}' statistic found")
 
     def sample_age_set_all(command: Command) -> Dict[str, Any]:
-        duration = _stat_duration(command)
-        if isinstance(duration, dict):
-            return duration
-        stats.set_max_sample_age_all(duration)
+        stats.set_max_sample_age_all(_stat_duration(command))
         defaults_changed()
         return answer(RESULT_SUCCESS, "All statistics duration limit are set.")
 
     def sample_count_set_all(command: Command) -> Dict[str, Any]:
-        count = _stat_max_samples(command)
-        if isinstance(count, dict):
-            return count
-        stats.set_max_sample_count_all(count)
+        stats.set_max_sample_count_all(_stat_max_samples(command))
         defaults_changed()
         return answer(RESULT_SUCCESS, "All statistics count limit are set.")
 
@@ -570,7 +558,7 @@ def install_statistic_commands(
         ("statistic-sample-count-set", sample_count_set),
         ("statistic-sample-count-set-all", sample_count_set_all),
     ):
-        table.register(name, handler)
+        table.register(name, _refusal_answered(handler))
 
 
 # ---------------------------------------------------------------------------

@@ -687,6 +687,13 @@ def _optional_value(library: Any, name: str) -> Any:
     return value
 
 
+def _hook_done(handle: CalloutHandle) -> None:
+    """Every callout on the hook point has run: the handle is in none."""
+    handle.current_hook = None
+    handle.current_library = None
+    handle.current_library_index = -1
+
+
 class HookRunner:
     """Calls callouts of loaded libraries (Kea's CalloutManager and
     HooksManager).  Build with :func:`load_hook_libraries` or
@@ -925,9 +932,25 @@ class HookRunner:
         if callouts is None:
             return _CONTINUE
         handle.runner = self  # parking lots are this runner's
+        position, pending = self._run_callouts(hook_point, handle, callouts, 0)
+        if pending is not None:
+            return Deferred.fromCoroutine(self._finish(hook_point, handle, callouts, position, pending))
+        _hook_done(handle)
+        step = handle.next_step
+        return step if step.__class__ is NextStep else NextStep(step)
+
+    def _run_callouts(
+        self,
+        hook_point: str,
+        handle: CalloutHandle,
+        callouts: Tuple[_Callout, ...],
+        position: int,
+    ) -> Tuple[int, Any]:
+        """Run ``callouts[position:]`` in order until one answers with
+        something to wait for: ``(position after it, that answer)``, or
+        ``(len(callouts), None)`` when all ran."""
         handle.current_hook = hook_point
-        position = 0
-        for owner, callout in callouts:
+        for owner, callout in callouts[position:]:
             position += 1
             handle.current_library = owner.name
             handle.current_library_index = owner.index
@@ -938,15 +961,9 @@ class HookRunner:
                 continue
             if result is not None:
                 if isinstance(result, Deferred) or inspect.isawaitable(result):
-                    return Deferred.fromCoroutine(
-                        self._finish(hook_point, handle, callouts, position, result)
-                    )
+                    return position, result
                 self._callout_status(hook_point, owner, callout, result)
-        handle.current_hook = None
-        handle.current_library = None
-        handle.current_library_index = -1
-        step = handle.next_step
-        return step if step.__class__ is NextStep else NextStep(step)
+        return position, None
 
     async def _finish(
         self,
@@ -956,8 +973,10 @@ class HookRunner:
         position: int,
         pending: Any,
     ) -> NextStep:
-        owner, callout = callouts[position - 1]
-        while True:
+        """The rest of :meth:`call` once a callout's answer must be waited
+        for: ``pending`` is the answer of ``callouts[position - 1]``."""
+        while pending is not None:
+            owner, callout = callouts[position - 1]
             try:
                 result = await pending
             except Exception:
@@ -965,28 +984,8 @@ class HookRunner:
             else:
                 if result is not None:
                     self._callout_status(hook_point, owner, callout, result)
-            pending = None
-            while position < len(callouts):
-                owner, callout = callouts[position]
-                position += 1
-                handle.current_hook = hook_point
-                handle.current_library = owner.name
-                handle.current_library_index = owner.index
-                try:
-                    result = callout(handle)
-                except Exception:
-                    self._callout_failed(hook_point, owner, callout, Failure())
-                    continue
-                if result is not None:
-                    if isinstance(result, Deferred) or inspect.isawaitable(result):
-                        pending = result
-                        break
-                    self._callout_status(hook_point, owner, callout, result)
-            if pending is None:
-                break
-        handle.current_hook = None
-        handle.current_library = None
-        handle.current_library_index = -1
+            position, pending = self._run_callouts(hook_point, handle, callouts, position)
+        _hook_done(handle)
         return NextStep(handle.next_step)
 
     @staticmethod

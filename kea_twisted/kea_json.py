@@ -284,8 +284,10 @@ class JSONFeed:
         output = self._output
         while index < end and self.need_data:
             state = self._state
-            if state == _INNER:
-                match = _INNER_SPECIAL.search(data, index)
+            if state == _INNER or state == _STRING:
+                # Bytes that leave the state as it is are copied as one run.
+                special = _INNER_SPECIAL if state == _INNER else _STRING_SPECIAL
+                match = special.search(data, index)
                 stop = match.start() if match else end
                 if stop > index:
                     output += data[index:stop]
@@ -293,8 +295,9 @@ class JSONFeed:
                     if not self._check_size():
                         return
                     continue
-                c = data[index]
-                index += 1
+            c = data[index]
+            index += 1
+            if state == _INNER:
                 if c in b"{[":
                     output.append(c)
                     self._open += 1
@@ -315,24 +318,10 @@ class JSONFeed:
                     self._state = _EOL
                 else:  # '/'
                     self._state = _SLASH
-                continue
-            if state == _STRING:
-                match = _STRING_SPECIAL.search(data, index)
-                stop = match.start() if match else end
-                if stop > index:
-                    output += data[index:stop]
-                    index = stop
-                    if not self._check_size():
-                        return
-                    continue
-                c = data[index]
-                index += 1
+            elif state == _STRING:
                 output.append(c)
                 self._state = _INNER if c == 0x22 else _ESCAPE
-                continue
-            c = data[index]
-            index += 1
-            if state == _ESCAPE:
+            elif state == _ESCAPE:
                 output.append(c)
                 self._state = _STRING
             elif state in (_START, _WS_BEFORE):

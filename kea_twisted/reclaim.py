@@ -45,6 +45,7 @@ import enum
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, List, Mapping, Optional, Tuple
 
+from kea_twisted.config.model import ExpiredLeasesProcessing
 from kea_twisted.leases import STATE_DECLINED, STATE_EXPIRED_RECLAIMED, Lease4
 from kea_twisted.logs import kea_logger
 
@@ -66,16 +67,12 @@ ExpireCallout = Callable[[Lease4, bool], bool]
 RecoverCallout = Callable[[Lease4], bool]
 
 
-@dataclass(frozen=True)
-class ExpirationConfig:
-    """``expired-leases-processing`` with Kea's defaults (spec §16)."""
+class ExpirationConfig(ExpiredLeasesProcessing):
+    """``expired-leases-processing`` with Kea's defaults (spec §16): the
+    configuration model's fields and defaults, with what reclamation
+    derives from them."""
 
-    reclaim_timer_wait_time: int = 10
-    flush_reclaimed_timer_wait_time: int = 25
-    hold_reclaimed_time: int = 3600
-    max_reclaim_leases: int = 100
-    max_reclaim_time: int = 250
-    unwarned_reclaim_cycles: int = 5
+    __slots__ = ()
 
     @property
     def remove_reclaimed(self) -> bool:

@@ -12,6 +12,7 @@ import copy
 import glob
 import json
 import os
+from dataclasses import fields
 from ipaddress import IPv4Address, IPv4Network
 
 from hypothesis import HealthCheck, given, settings
@@ -24,7 +25,7 @@ from kea_twisted.config.element import MapElement, from_python
 from kea_twisted.config.errors import ConfigError
 from kea_twisted.config.grammar import check_grammar
 from kea_twisted.config.loader import load_config_file
-from kea_twisted.config.model import Dhcp4Config, LeaseDatabase, Subnet4
+from kea_twisted.config.model import Dhcp4Config, LeaseDatabase, SharedNetwork4, Subnet4
 
 EXAMPLES = "/usr/share/doc/kea/examples/kea4"
 SPEC = "/work/shared/spec/recorded/config_get_full.json"
@@ -280,6 +281,18 @@ class DefaultsTests(SynchronousTestCase):
         with self.assertRaises(AttributeError):
             s.id = 2
         hash(s)
+
+    def test_network_parameters_alike(self):
+        """SharedNetwork4's parameters are declared again in Subnet4 (see
+        the comment there): same names, types, defaults and order."""
+        def described(cls):
+            return [(f.name, str(f.type), f.default, f.default_factory, f.compare, f.repr)
+                    for f in fields(cls)]
+
+        network = described(SharedNetwork4)[2:]  # after name, subnets
+        self.assertEqual([f[0] for f in described(SharedNetwork4)[:2]], ["name", "subnets"])
+        names = [f[0] for f in network]
+        self.assertEqual([f for f in described(Subnet4) if f[0] in names], network)
 
     def test_defaults_tables(self):
         """The tables keep Kea's values for the most used defaults."""

@@ -77,6 +77,21 @@ class RequestTests(SynchronousTestCase):
         """Kea prints empty lists and maps with two spaces."""
         self.assertEqual(c.kea_json({"scopes": [], "m": {}}), '{ "m": {  }, "scopes": [  ] }')
 
+    def test_kea_json_is_element_str(self):
+        """A lease prints as Kea 2.2 printed it (spec/recorded/
+        control-transcript.jsonl, raw-format lease4-get): the byte 0xE9 as
+        \\u00e9, the double 1.5, keys in byte order."""
+        printed = c.kea_json(c.lease_to_element(lease(
+            address=IPv4Address("10.4.1.40"), hwaddr=bytes.fromhex("010203040506"), valid_lifetime=4000,
+            cltt=1795585122, hostname='a"b\\c\xe9/\t',
+            user_context={"z": 1, "a": [], "m": {}, "f": 1.5, "n": None, "t": True})))
+        self.assertEqual(
+            printed,
+            '{ "cltt": 1795585122, "fqdn-fwd": false, "fqdn-rev": false, "hostname": "a\\"b\\\\c\\u00e9/\\t",'
+            ' "hw-address": "01:02:03:04:05:06", "ip-address": "10.4.1.40", "state": 0, "subnet-id": 1,'
+            ' "user-context": { "a": [  ], "f": 1.5, "m": {  }, "n": null, "t": true, "z": 1 },'
+            ' "valid-lft": 4000 }')
+
     def test_request_headers(self):
         """Host without port, then Content-Length and Content-Type."""
         self.assertEqual(c.request_headers("127.0.1.2", b"x" * 53),

@@ -5,8 +5,10 @@ answers: Kea 2.2 ``command_creator.cc`` and ``HAService::verifyAsyncResponse``
 
 * A request body is ``{"arguments": …, "command": …, "service": ["dhcp4"]}``
   (``arguments`` only when there are any).  :func:`kea_json` prints it the
-  way Kea does (keys sorted, ``{ "a": 1 }``, empty list ``[  ]``); peers must
-  not rely on formatting, but byte-equal bodies make captures comparable.
+  way Kea does (keys sorted, ``{ "a": 1 }``, empty list ``[  ]``): it is
+  :func:`kea_twisted.kea_json.to_kea_text`, Kea's ``Element::str()``; peers
+  must not rely on formatting, but byte-equal bodies make captures
+  comparable.
 * v4 lease updates are per lease: ``lease4-update`` (lease JSON with
   ``cltt`` replaced by ``expire`` = cltt + valid-lft, plus
   ``"force-create": true``) and ``lease4-del`` (same, no force-create).
@@ -29,9 +31,10 @@ Tests: tests/test_ha_commands.py
 from __future__ import annotations
 
 import ipaddress
-import json
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from kea_twisted.kea_json import to_kea_text
 
 __all__ = [
     "SERVICE",
@@ -109,50 +112,14 @@ class CommandUnsupported(PeerAnswerError):
 # --------------------------------------------------------------------------
 # Kea's JSON text.
 
-def _kea_string(s: str) -> str:
-    out = ['"']
-    for ch in s:
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\b":
-            out.append("\\b")
-        elif ch == "\f":
-            out.append("\\f")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ord(ch) < 0x20:
-            out.append("\\u%04x" % ord(ch))
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
-
-
-def kea_json(value: Any) -> str:
-    """Print a JSON value as Kea's ``Element::str()`` does."""
-    if isinstance(value, Mapping):
-        inner = ", ".join(f"{_kea_string(str(k))}: {kea_json(value[k])}"
-                          for k in sorted(value))
-        return "{ " + inner + " }"
-    if isinstance(value, (list, tuple)):
-        return "[ " + ", ".join(kea_json(v) for v in value) + " ]"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return json.dumps(value)
-    if isinstance(value, str):
-        return _kea_string(value)
-    raise TypeError(f"not a JSON value: {value!r}")
+#: Kea's HA hook prints its JSON with the server's own ``Element::str()``:
+#: request and answer bodies (``PostHttpRequestJson`` / ``HttpResponseJson``
+#: ``setBodyAsJson``) and the leases it logs (``HA_LEASE_SYNC_FAILED``).
+#: Same rules as every other Kea text (keys sorted by bytes and written as
+#: they are, bytes outside printable ASCII as ``\u00XX``, doubles as
+#: ``ostream <<`` plus ``.0``), so one printer serves both; transport.py
+#: sends with ``to_kea_bytes``, its bytes.
+kea_json = to_kea_text
 
 
 # --------------------------------------------------------------------------

@@ -189,6 +189,12 @@ class Subnet4:
     ``shared_network`` is the name of the network holding it, or None.
     """
 
+    # SharedNetwork4's fields after ``subnets`` (Kea's Network4 parameters)
+    # stand here again, in the same order among Subnet4's own: a shared
+    # dataclass base cannot carry them, its defaulted fields would come
+    # before ``id`` and ``prefix`` (``kw_only`` is Python 3.10+; slots rule
+    # out a mixin).  test_config_model's test_network_parameters_alike
+    # checks that the two declarations agree.
     id: int
     prefix: IPv4Network
     pools: Tuple[Pool4, ...] = ()
@@ -246,6 +252,8 @@ class SharedNetwork4:
     """A shared network: its own (derived) parameters and its subnets, in
     config order (Kea walks them by id: spec §6)."""
 
+    # Every field after ``subnets`` is a Subnet4 field too, declared the
+    # same there (see the comment in Subnet4).
     name: str
     subnets: Tuple[Subnet4, ...] = ()
     option_data: Tuple[OptionData, ...] = ()

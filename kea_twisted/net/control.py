@@ -78,16 +78,13 @@ class ControlSocketError(Exception):
 
 @implementer(IHalfCloseableProtocol)
 class ControlProtocol(Protocol):
-    """One control connection (Kea's ``Connection``)."""
+    """One control connection (Kea's ``Connection``); the command table,
+    the reactor and the limits are its factory's."""
 
-    def __init__(self, table: CommandTable, reactor: Any, timeout: float = TIMEOUT,
-                 max_size: int = MAX_COMMAND_SIZE, deadline: float = COMMAND_DEADLINE):
-        self.table = table
-        self.reactor = reactor
-        self.timeout = timeout
-        self.deadline = deadline
+    def __init__(self, factory: "ControlFactory"):
+        self.factory = factory
         self._deadline_at: Optional[float] = None
-        self.feed = JSONFeed(max_size=max_size)
+        self.feed = JSONFeed(max_size=factory.max_size)
         self._timer: Any = None
         self._responding = False
         self._closed = False
@@ -96,10 +93,11 @@ class ControlProtocol(Protocol):
 
     def _schedule_timer(self) -> None:
         self._cancel_timer()
-        delay = self.timeout
+        reactor = self.factory.reactor
+        delay = self.factory.timeout
         if self._deadline_at is not None and not self._responding:
-            delay = max(0.0, min(delay, self._deadline_at - self.reactor.seconds()))
-        self._timer = self.reactor.callLater(delay, self._timed_out)
+            delay = max(0.0, min(delay, self._deadline_at - reactor.seconds()))
+        self._timer = reactor.callLater(delay, self._timed_out)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None and self._timer.active():
@@ -125,7 +123,7 @@ class ControlProtocol(Protocol):
     def connectionMade(self) -> None:
         log.debug("{msgid} Opened socket for incoming command connection",
                   msgid="COMMAND_SOCKET_CONNECTION_OPENED")
-        self._deadline_at = self.reactor.seconds() + self.deadline
+        self._deadline_at = self.factory.reactor.seconds() + self.factory.deadline
         self._schedule_timer()
 
     def dataReceived(self, data: bytes) -> None:
@@ -145,7 +143,7 @@ class ControlProtocol(Protocol):
             return
         self._responding = True
         self._cancel_timer()  # a slow command must not time out
-        d = self.table.process(element)
+        d = self.factory.table.process(element)
         d.addErrback(self._process_failed)
         d.addCallback(self._send)
 
@@ -194,9 +192,7 @@ class ControlProtocol(Protocol):
     def connectionLost(self, reason: Failure = None) -> None:
         self._closed = True
         self._cancel_timer()
-        factory = getattr(self, "factory", None)
-        if factory is not None:
-            factory.connections.discard(self)
+        self.factory.connections.discard(self)
 
     def close_if_idle(self) -> None:
         """Kea's ``Connection::stop`` on socket close: a connection whose
@@ -219,8 +215,7 @@ class ControlFactory(Factory):
         self.connections: Set[ControlProtocol] = set()
 
     def buildProtocol(self, addr: Any) -> ControlProtocol:
-        protocol = ControlProtocol(self.table, self.reactor, self.timeout, self.max_size, self.deadline)
-        protocol.factory = self
+        protocol = ControlProtocol(self)
         self.connections.add(protocol)
         return protocol
 
