@@ -7,12 +7,15 @@ kea_twisted servers can share one lease database.
 Threading.  :class:`PgLeaseStore` is an :class:`ISyncLeaseStore` whose
 every method is one blocking round trip (psycopg 3, autocommit, one
 statement each, as Kea runs them).  It holds one connection and is meant to
-be used from **one thread at a time** — a worker thread of its own, never
-the reactor thread.  :class:`ThreadedLeaseStore` is that arrangement: an
-:class:`ILeaseStore` whose calls run in a one-thread
+be used from **one thread at a time** — a worker thread, never the reactor
+thread.  :class:`PgStorePool` is the multi-threaded arrangement (Kea's
+``PgSqlLeaseContextPool``): one :class:`PgLeaseStore` (one connection) per
+worker thread, chosen by the calling thread, so that the transactions of
+several threads are in flight at once and PostgreSQL's group commit can
+share one WAL flush among them.  :class:`ThreadedLeaseStore` is the
+:class:`ILeaseStore` over either: calls run in a worker
 ``twisted.python.threadpool.ThreadPool`` and answer with Deferreds fired on
-the reactor thread.  More throughput means more stores (each with its own
-connection and thread), not more threads on one store.
+the reactor thread.
 
 Kea facts kept here ([src] Kea 2.2 ``src/lib/dhcpsrv/pgsql_lease_mgr.cc``,
 ``src/lib/pgsql/pgsql_connection.cc``, ``pgsql_exchange.cc``,
@@ -71,6 +74,7 @@ Tests: tests/test_pgsql.py, tests/test_pgsql_server.py
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -98,6 +102,7 @@ __all__ = [
     "DbOperationError",
     "PgConnectionParameters",
     "PgLeaseStore",
+    "PgStorePool",
     "ThreadedLeaseStore",
 ]
 
@@ -387,6 +392,9 @@ class PgLeaseStore:
             parameters = PgConnectionParameters.from_config(parameters)
         self.parameters: PgConnectionParameters = parameters
         self._conn: Any = None
+        # One cursor for every statement: a new one per statement costs
+        # about as much Python time as the statement's own round trip.
+        self._cursor: Any = None
         #: Called (on the thread using the store) when a statement finds the
         #: connection lost and marks it unusable: Kea's
         #: ``startRecoverDbConnection``.  Called once per loss; whoever set it
@@ -422,6 +430,7 @@ class PgLeaseStore:
             conn.close()
             raise
         self._conn = conn
+        self._cursor = conn.cursor()
 
     @staticmethod
     def _version(conn: Any) -> Tuple[int, int]:
@@ -452,7 +461,7 @@ class PgLeaseStore:
         self._open()
 
     def close(self) -> None:
-        conn, self._conn = self._conn, None
+        conn, self._conn, self._cursor = self._conn, None, None
         if conn is not None:
             try:
                 conn.close()
@@ -460,12 +469,14 @@ class PgLeaseStore:
                 pass
 
     def _run(self, action: Callable[[Any], Any], statement: str = "run-statement") -> Any:
+        """``action(cursor)`` on the connection's cursor, with Kea's
+        handling of a failed statement."""
         import psycopg
-        conn = self._conn
+        conn, cursor = self._conn, self._cursor
         if conn is None or conn.closed:
             raise DbConnectionUnusable("fatal database error or connectivity lost")
         try:
-            return action(conn)
+            return action(cursor)
         except psycopg.Error as e:
             if _is_fatal(e):
                 # Kea's checkStatementError: DB_LOG_ERROR(PGSQL_FATAL_ERROR),
@@ -615,6 +626,149 @@ class PgLeaseStore:
 
 
 # ---------------------------------------------------------------------------
+# One connection per worker thread
+
+
+def _pooled_method(name: str) -> Callable[..., Any]:
+    def method(self: "PgStorePool", *args: Any, **kwargs: Any) -> Any:
+        store, lock = self._for_thread()
+        with lock:
+            return getattr(store, name)(*args, **kwargs)
+
+    method.__name__ = name
+    method.__doc__ = f"``{name}`` of the calling thread's own :class:`PgLeaseStore`."
+    return method
+
+
+@implementer(ISyncLeaseStore)
+class PgStorePool:
+    """Kea's multi-threaded PostgreSQL lease manager: one
+    :class:`PgLeaseStore` (one connection) per thread that uses the pool.
+
+    A thread's first call binds it to a free store (a new connection when
+    none is free, as Kea's ``PgSqlLeaseContextAlloc`` creates a context
+    when its pool is empty) and keeps it, so that what a thread read is
+    what its later writes check against (the optimistic ``expire`` check
+    of :meth:`PgLeaseStore.update_lease`): two threads that read one lease
+    and both change it do not both succeed.  :meth:`release_thread` gives
+    the calling thread's store back (the reactor thread after its start-up
+    reads).  ``size`` stores are opened at once, so a database that cannot
+    be opened is refused at configuration time, as Kea refuses it.
+
+    Each store has a lock, held for every call: :meth:`reconnect` (from
+    whichever thread runs the recovery, Kea's critical section) waits for
+    a statement in progress instead of swapping the connection under it.
+
+    :param parameters: as :class:`PgLeaseStore`'s.
+    :param size: connections opened now (the worker thread count).
+    """
+
+    def __init__(self, parameters: Any, size: int = 1):
+        if isinstance(parameters, Mapping):
+            parameters = PgConnectionParameters.from_map(parameters)
+        elif not isinstance(parameters, PgConnectionParameters):
+            parameters = PgConnectionParameters.from_config(parameters)
+        self.parameters: PgConnectionParameters = parameters
+        self._guard = threading.Lock()
+        self._local = threading.local()
+        self._stores: List[Tuple[PgLeaseStore, Any]] = []
+        self._free: List[Tuple[PgLeaseStore, Any]] = []
+        self._on_connection_lost: Optional[Callable[[], None]] = None
+        try:
+            for _ in range(max(1, size)):
+                self._free.append(self._new_store())
+        except BaseException:
+            self.close()
+            raise
+
+    def _new_store(self) -> Tuple[PgLeaseStore, Any]:
+        store = PgLeaseStore(self.parameters)
+        store.on_connection_lost = self._on_connection_lost
+        entry = (store, threading.RLock())
+        with self._guard:
+            self._stores.append(entry)
+        return entry
+
+    def _for_thread(self) -> Tuple[PgLeaseStore, Any]:
+        entry = getattr(self._local, "entry", None)
+        if entry is None:
+            with self._guard:
+                entry = self._free.pop() if self._free else None
+            if entry is None:
+                entry = self._new_store()
+            self._local.entry = entry
+        return entry
+
+    def release_thread(self) -> None:
+        """The calling thread no longer uses the pool: its store is free
+        for another thread."""
+        entry = getattr(self._local, "entry", None)
+        if entry is not None:
+            self._local.entry = None
+            with self._guard:
+                self._free.append(entry)
+
+    @property
+    def size(self) -> int:
+        """Connections opened (in use or free)."""
+        return len(self._stores)
+
+    @property
+    def on_connection_lost(self) -> Optional[Callable[[], None]]:
+        """Given to every store (see :attr:`PgLeaseStore.on_connection_lost`):
+        called by the first statement of each store that finds its
+        connection lost."""
+        return self._on_connection_lost
+
+    @on_connection_lost.setter
+    def on_connection_lost(self, callback: Optional[Callable[[], None]]) -> None:
+        self._on_connection_lost = callback
+        with self._guard:
+            stores = list(self._stores)
+        for store, _ in stores:
+            store.on_connection_lost = callback
+
+    @property
+    def usable(self) -> bool:
+        with self._guard:
+            stores = list(self._stores)
+        return all(store.usable for store, _ in stores)
+
+    def schema_version(self) -> Tuple[int, int]:
+        store, lock = self._for_thread()
+        with lock:
+            return store.schema_version()
+
+    def reconnect(self) -> None:
+        """Open every store's connection again, one after the other, each
+        while no thread is using it; raises :class:`DbOpenError` if the
+        database is still away (the stores not reached yet keep their
+        lost connections: the next attempt reopens them all)."""
+        with self._guard:
+            stores = list(self._stores)
+        for store, lock in stores:
+            with lock:
+                store.reconnect()
+
+    def close(self) -> None:
+        with self._guard:
+            stores, self._stores, self._free = self._stores, [], []
+        for store, lock in stores:
+            with lock:
+                store.close()
+
+    def __len__(self) -> int:
+        store, lock = self._for_thread()
+        with lock:
+            return len(store)
+
+
+for _name in _SYNC_METHODS:
+    setattr(PgStorePool, _name, _pooled_method(_name))
+del _name
+
+
+# ---------------------------------------------------------------------------
 # The Deferred face on a worker thread
 
 
@@ -630,10 +784,12 @@ def _threaded_method(name: str) -> Callable[..., defer.Deferred]:
 @implementer(ILeaseStore)
 class ThreadedLeaseStore:
     """:class:`ILeaseStore` over a blocking :class:`ISyncLeaseStore`: each
-    call runs on a one-thread pool (so the store sees one thread, in call
-    order) and its Deferred fires on the reactor thread.
+    call runs on a worker pool's thread and its Deferred fires on the
+    reactor thread.
 
-    :param store: the blocking store (e.g. :class:`PgLeaseStore`).
+    :param store: the blocking store: a :class:`PgLeaseStore` on a
+        one-thread pool (it sees one thread, in call order), or a
+        :class:`PgStorePool` on a pool of any size.
     :param reactor: the reactor the Deferreds fire in.
     :param threadpool: a pool to use (its size is the caller's business);
         by default a started one-thread pool this object owns and stops in

@@ -8,8 +8,9 @@ tests (and the in-process conformance replay) drive it with
 ``task.Clock.seconds``, and the engine answers synchronously.
 
 With ``lease-database`` type ``postgresql`` (:mod:`kea_twisted.pgsql`) the
-engine, reclamation and lease commands run on one worker thread that owns
-the database connection (:mod:`kea_twisted.threaded`): the network edge is
+engine, reclamation and lease commands run on worker threads, each with a
+database connection of its own (:mod:`kea_twisted.threaded`; one thread
+without ``multi-threading``, ``thread-pool-size`` threads with it): the network edge is
 handed :attr:`Dhcp4Server.packet_handler` (Deferred outcomes), timers and
 ``reclaim`` answer Deferreds, hook libraries see a
 :class:`~kea_twisted.pgsql.ThreadedLeaseStore` as ``store``, and a lost
@@ -105,9 +106,12 @@ class Dhcp4Server:
     def _open_store(self):
         database = self.config.lease_database
         if database.type == "postgresql":
-            from kea_twisted.pgsql import PgLeaseStore
+            from kea_twisted.pgsql import PgStorePool
+            from kea_twisted.threaded import worker_count
 
-            return PgLeaseStore(database)
+            # One connection per worker thread, all opened now (Kea opens
+            # its lease database when the configuration is committed).
+            return PgStorePool(database, size=worker_count(self.config.multi_threading))
         if database.type != "memfile":
             raise RuntimeError(f"lease database type '{database.type}' is not supported by kea_twisted yet")
         if not database.persist:
@@ -151,9 +155,10 @@ class Dhcp4Server:
                 from kea_twisted.commands import DB_ORIGIN
 
                 reset(DB_ORIGIN)
-            # Read here, before the worker owns the connection.
+            # Read here, before the workers own the connections.
             self._init_statistics()
             if threaded:
+                store.release_thread()
                 self._start_worker(store)
             else:
                 self.packet_handler = self.engine
@@ -166,24 +171,38 @@ class Dhcp4Server:
     # -- the SQL worker --------------------------------------------------------
 
     def _start_worker(self, store) -> None:
-        """The engine on one worker thread owning ``store``'s connection."""
+        """The engine on worker threads, each with one of ``store``'s
+        connections: one thread, or Kea's ``thread-pool-size``."""
+        import sys
+
         from kea_twisted.pgsql import ThreadedLeaseStore
         from kea_twisted.threaded import (
             DEFAULT_PACKET_QUEUE_SIZE, DbReconnectControl, ThreadedPacketHandler, new_worker_pool,
+            serialise_picks, worker_count,
         )
 
         reactor = self.reactor
         if reactor is None:
             from twisted.internet import reactor
             self.reactor = reactor
-        pool = self.worker = new_worker_pool()
+        mt = self.config.multi_threading
+        threads = worker_count(mt)
+        pool = self.worker = new_worker_pool(threads)
         # If the reactor stops without our stop(), the thread must not keep
         # the process alive.
         self._shutdown_trigger = reactor.addSystemEventTrigger("during", "shutdown", self._stop_worker)
         self.store = ThreadedLeaseStore(store, reactor, pool)
-        queue_size = self.packet_queue_size or DEFAULT_PACKET_QUEUE_SIZE
+        if self.packet_queue_size:
+            queue_size = self.packet_queue_size
+        elif mt.enable_multi_threading:
+            # Kea's packet-queue-size; 0 is an unbounded queue.
+            queue_size = mt.packet_queue_size or sys.maxsize
+        else:
+            queue_size = DEFAULT_PACKET_QUEUE_SIZE
+        if threads > 1:
+            serialise_picks(self.runtime.allocator)
         self.packet_handler = ThreadedPacketHandler(self.engine, reactor, pool, stats=self.stats_funnel,
-                                                    queue_size=queue_size)
+                                                    queue_size=queue_size, serialise_clients=threads > 1)
         control = self.reconnect_control = DbReconnectControl.from_parameters(
             reactor, self.network_state if self.network_state is not None else _NoNetworkState(),
             lambda: self.store.call_with_store(lambda s: s.reconnect()),

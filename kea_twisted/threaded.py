@@ -3,27 +3,40 @@ Serving from a blocking lease database without blocking the reactor.
 
 With ``lease-database`` type ``postgresql`` every lease lookup is a round
 trip to the database.  The DHCP engine (:class:`kea_twisted.dhcp4.Dhcp4Engine`)
-is synchronous, so it runs, whole, on **one worker thread** that owns the
-database connection — a Twisted ``ThreadPool`` of size 1: packets are
-processed one at a time, in arrival order, with nothing concurrent inside
-the engine, as in Kea's single-threaded mode.  The reactor thread only
-moves datagrams and fires Deferreds.  The memfile server does not use any
-of this: it stays fully synchronous on the reactor.
+is synchronous, so it runs, whole, on **worker threads** that own the
+database connections (:class:`kea_twisted.pgsql.PgStorePool`: one
+connection per thread).  The reactor thread only moves datagrams and fires
+Deferreds.  The memfile server does not use any of this: it stays fully
+synchronous on the reactor.
+
+How many workers is Kea's ``multi-threading`` section
+(:func:`worker_count`): without it one worker, so packets are processed one
+at a time, in arrival order, as in Kea's single-threaded mode; with it
+``thread-pool-size`` workers (0: as many as the machine has cores, Kea's
+``detectThreadCount``).  Several workers let the transactions of
+different clients wait for the disk together (PostgreSQL's group commit):
+with Python's GIL the engine's own work does not run in parallel, but a
+worker waiting for a commit holds no lock.
 
 * :class:`ThreadedPacketHandler` is the :class:`IPacketHandler` the network
-  edge gets: ``receive()`` queues the datagram for the worker and answers a
+  edge gets: ``receive()`` queues the datagram for a worker and answers a
   Deferred of the engine's Reply or Drop, fired on the reactor thread.
   The queue is bounded (``packet_queue_size``, Kea's multi-threading
   default 64): when it is full the oldest queued datagram is dropped with
   Kea's ``DHCP4_PACKET_QUEUE_FULL``, as Kea's packet queue does, so a
   stalled database cannot make the server hold an unbounded backlog of
-  stale queries.
+  stale queries.  With more than one worker it is also Kea's
+  ``ClientHandler`` (:class:`ClientLocks`): the DISCOVER, REQUEST, RELEASE
+  and DECLINE of one client (same client identifier, or same hardware
+  address) are never processed at the same time, and not out of order.
 * :class:`StatsFunnel` stands in for the :class:`~kea_twisted.stats.StatsMgr`
-  on the worker thread: changes are recorded (with the time they happened)
+  on the worker threads: changes are recorded (with the time they happened)
   in a thread-safe deque and applied on the reactor thread before the
   result that made them is delivered.  The StatsMgr itself is touched only
   by the reactor thread, so it needs no lock and the memfile path pays
   nothing.
+* :func:`serialise_picks` makes the allocator's iterative cursor safe to
+  share between workers (Kea's allocator mutex).
 * :class:`DbReconnectControl` is Kea's ``ReconnectCtl`` with
   ``PgSqlLeaseMgr::dbReconnect`` and ``ControlledDhcpv4Srv``'s
   ``dbLost``/``dbRecovered``/``dbFailed`` callbacks ([src] Kea 2.2
@@ -58,11 +71,12 @@ Tests: tests/test_pgsql_server.py
 
 from __future__ import annotations
 
+import os
+import threading
 from collections import deque
-from typing import Any, Callable, Deque, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from twisted.internet.defer import Deferred, maybeDeferred
-from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
@@ -76,7 +90,11 @@ __all__ = [
     "ThreadedPacketHandler",
     "DbReconnectControl",
     "ON_FAIL_ACTIONS",
+    "ClientLocks",
+    "client_keys",
     "new_worker_pool",
+    "serialise_picks",
+    "worker_count",
 ]
 
 #: Kea's ``packet-queue-size`` default (multi-threading).
@@ -86,15 +104,51 @@ ON_FAIL_ACTIONS = ("stop-retry-exit", "serve-retry-exit", "serve-retry-continue"
 #: Kea's ``DBG_DHCP4_BASIC``.
 _DBG_DHCP4_BASIC = 10
 
+#: Kea's ``DBGLVL_PKT_HANDLING``.
+_DBGLVL_PKT_HANDLING = 15
+
 dhcp4_log = kea_logger("dhcp4")
 dhcpsrv_log = kea_logger("dhcpsrv")
+bad_packet_log = kea_logger("bad-packets")
 
 
-def new_worker_pool(name: str = "kea-lease-database") -> ThreadPool:
-    """A started one-thread pool: the lease database's thread."""
-    pool = ThreadPool(minthreads=1, maxthreads=1, name=name)
+def worker_count(multi_threading: Any, cores: Optional[int] = None) -> int:
+    """Worker threads for a ``multi-threading`` section (Kea's
+    ``MultiThreadingMgr::apply``): 1 when disabled; ``thread-pool-size``,
+    or when 0 the number of cores (``detectThreadCount``; a machine that
+    cannot tell runs single-threaded, as Kea does)."""
+    if multi_threading is None or not getattr(multi_threading, "enable_multi_threading", False):
+        return 1
+    size = getattr(multi_threading, "thread_pool_size", 0) or 0
+    if not size:
+        size = cores if cores is not None else (os.cpu_count() or 0)
+    return max(1, size)
+
+
+def new_worker_pool(size: int = 1, name: str = "kea-lease-database") -> ThreadPool:
+    """A started pool of ``size`` threads: the lease database's threads."""
+    pool = ThreadPool(minthreads=size, maxthreads=size, name=name)
     pool.start()
     return pool
+
+
+def serialise_picks(allocator: Any) -> Any:
+    """Make ``allocator.pick_address`` (the iterative allocator's cursor
+    walk, which changes the pools' and subnets' cursors) one thread at a
+    time, as Kea's ``IterativeAllocator`` does under its mutex in
+    multi-threaded mode.  Two threads may still end up with one candidate
+    (a DISCOVER's offer is not stored); the database's primary key decides
+    which one gets it, and the allocator goes on to the next candidate.
+    Returns the lock."""
+    lock = threading.Lock()
+    pick = allocator.pick_address
+
+    def pick_address(subnet: Any, classes: Any) -> int:
+        with lock:
+            return pick(subnet, classes)
+
+    allocator.pick_address = pick_address
+    return lock
 
 
 # ---------------------------------------------------------------------------
@@ -159,27 +213,145 @@ class StatsFunnel:
 
 
 # ---------------------------------------------------------------------------
+# One client at a time (Kea's ClientHandler)
+
+_MAGIC = b"\x63\x82\x53\x63"
+#: The message types Kea serialises per client (dhcp4_srv.cc
+#: processDhcp4Query): DISCOVER, REQUEST, DECLINE, RELEASE; and the
+#: received statistic each counts.
+_LOCKED_TYPES = {1: "pkt4-discover-received", 3: "pkt4-request-received",
+                 4: "pkt4-decline-received", 7: "pkt4-release-received"}
+
+ClientKey = Tuple[Any, ...]
+
+
+def client_keys(data: bytes) -> Tuple[int, Optional[ClientKey], Optional[ClientKey]]:
+    """``(message type, client-id key, hardware address key)`` read straight
+    from a datagram, without decoding it (the worker decodes it once, in
+    the engine): the first option 53 and 61 of the options field, the
+    hardware address as ``htype`` and ``chaddr``'s first ``hlen`` bytes.
+    A key is None when the query has none; the type is 0 when the datagram
+    is too short or has no message type (the engine drops those)."""
+    if len(data) < 240 or data[236:240] != _MAGIC:
+        return 0, None, None
+    hlen = min(data[2], 16)
+    hwaddr = data[28:28 + hlen]
+    hw_key: Optional[ClientKey] = ("hw", data[1], hwaddr) if hwaddr else None
+    mtype = 0
+    client_id: Optional[bytes] = None
+    i, end = 240, len(data)
+    while i < end:
+        code = data[i]
+        if code == 0:
+            i += 1
+            continue
+        if code == 255 or i + 1 >= end:
+            break
+        length = data[i + 1]
+        value = data[i + 2:i + 2 + length]
+        if code == 53 and not mtype and value:
+            mtype = value[0]
+        elif code == 61 and client_id is None:
+            client_id = value
+        i += 2 + length
+    # Kea's ClientId takes 2 bytes or more; the engine drops a shorter one.
+    id_key: Optional[ClientKey] = ("id", client_id) if client_id is not None and len(client_id) >= 2 else None
+    return mtype, id_key, hw_key
+
+
+class _Job:
+    """One queued datagram, the client keys it holds, and the query of the
+    same client waiting for it (Kea's ``Client::next_query_``)."""
+
+    __slots__ = ("data", "arrival", "deferred", "mtype", "id_key", "hw_key", "held", "next")
+
+    def __init__(self, data: bytes, arrival: Arrival, deferred: Deferred):
+        self.data = data
+        self.arrival = arrival
+        self.deferred = deferred
+        self.mtype, self.id_key, self.hw_key = client_keys(data)
+        self.held: List[ClientKey] = []
+        self.next: Optional["_Job"] = None
+
+
+class ClientLocks:
+    """Kea 2.2's ``ClientHandler`` ([src] ``src/bin/dhcp4/client_handler.cc``)
+    for the datagrams the workers take: a query holds its client
+    identifier, then its hardware address, while it is processed.  A query
+    whose client is held waits on the holder (by client identifier first,
+    as Kea looks), to be processed by the holder's thread when it is done,
+    in arrival order; a second waiting query replaces the first, which is
+    dropped as Kea drops it (``DHCP4_PACKET_DROP_0011`` by client
+    identifier, ``_0012`` by hardware address, counted in
+    ``pkt4-receive-drop``).  Only DISCOVER, REQUEST, DECLINE and RELEASE
+    are held, as in Kea.  Every method is called with :attr:`mutex` held.
+
+    Kea locks inside ``processDhcp4Query`` (after decoding, classification
+    and ``pkt4_receive``); here the lock is taken before the engine sees
+    the datagram, so the replaced query is counted as received here
+    (``pkt4-received`` and its type's counter) before it is dropped.
+    """
+
+    def __init__(self) -> None:
+        self.mutex = threading.Lock()
+        self._holders: Dict[ClientKey, _Job] = {}
+
+    def __len__(self) -> int:
+        return len(self._holders)
+
+    def try_lock(self, job: _Job) -> Tuple[bool, Optional[_Job], str]:
+        """``(acquired, replaced, msgid)``: the job holds its keys, or waits
+        on their holder; ``replaced`` is the query it displaced there."""
+        if job.mtype not in _LOCKED_TYPES or (job.id_key is None and job.hw_key is None):
+            return True, None, ""
+        holders = self._holders
+        for key, msgid in ((job.id_key, "DHCP4_PACKET_DROP_0011"), (job.hw_key, "DHCP4_PACKET_DROP_0012")):
+            if key is None:
+                continue
+            holder = holders.get(key)
+            if holder is not None:
+                self.unlock(job)
+                replaced, holder.next = holder.next, job
+                return False, replaced, msgid
+            holders[key] = job
+            job.held.append(key)
+        return True, None, ""
+
+    def unlock(self, job: _Job) -> Optional[_Job]:
+        """Release the job's keys; the query that waited on it, if any."""
+        holders = self._holders
+        for key in job.held:
+            if holders.get(key) is job:
+                del holders[key]
+        job.held = []
+        waiting, job.next = job.next, None
+        return waiting
+
+
+# ---------------------------------------------------------------------------
 # Packets
 
 
 @implementer(IPacketHandler)
 class ThreadedPacketHandler:
-    """The engine on the worker thread, as the network edge sees it.
+    """The engine on the worker threads, as the network edge sees it.
 
     :param engine: the :class:`~kea_twisted.dhcp4.Dhcp4Engine` (its store,
-        statistics and hooks used only from the worker thread).
+        statistics and hooks used only from the worker threads).
     :param reactor: the reactor results are delivered in.
-    :param pool: the worker pool (one thread; shared with the lease store so
-        that lease commands and reclamation queue behind packets, never
-        beside them).
+    :param pool: the worker pool (shared with the lease store so that lease
+        commands and reclamation queue behind packets, never ahead of them).
     :param stats: the :class:`StatsFunnel` the engine writes to, flushed
         before each result is delivered (None: nothing to flush).
-    :param queue_size: datagrams waiting for the worker before the oldest
+    :param queue_size: datagrams waiting for the workers before the oldest
         is dropped.
+    :param serialise_clients: hold each client's queries one at a time
+        (:class:`ClientLocks`): for a pool of more than one thread.  Kea's
+        single-threaded mode has no such lock (one thread is enough).
     """
 
     def __init__(self, engine: Any, reactor: Any, pool: ThreadPool, *, stats: Optional[StatsFunnel] = None,
-                 queue_size: int = DEFAULT_PACKET_QUEUE_SIZE):
+                 queue_size: int = DEFAULT_PACKET_QUEUE_SIZE, serialise_clients: bool = False):
         self.engine = engine
         self.reactor = reactor
         self.pool = pool
@@ -187,6 +359,7 @@ class ThreadedPacketHandler:
         self.queue_size = max(1, queue_size)
         self._pending: Deque[Tuple[bytes, Arrival, Deferred]] = deque()
         self.queue_full_drops = 0
+        self.client_locks: Optional[ClientLocks] = ClientLocks() if serialise_clients else None
         self._stopped = False
 
     def receive(self, data: bytes, arrival: Arrival) -> Deferred:
@@ -199,7 +372,7 @@ class ThreadedPacketHandler:
             try:
                 oldest = pending.popleft()
             except IndexError:
-                pass  # the worker took it meanwhile
+                pass  # a worker took it meanwhile
             else:
                 self.queue_full_drops += 1
                 dhcp4_log.debug("{msgid} multi-threading packet queue is full", msgid="DHCP4_PACKET_QUEUE_FULL",
@@ -216,11 +389,58 @@ class ThreadedPacketHandler:
         return len(self._pending)
 
     def _work(self) -> None:
-        """Worker thread: process the oldest queued datagram."""
-        try:
-            data, arrival, d = self._pending.popleft()
-        except IndexError:
+        """Worker thread: process the oldest queued datagram (and, with
+        client locks, the queries of its client that waited for it)."""
+        locks = self.client_locks
+        if locks is None:
+            try:
+                data, arrival, d = self._pending.popleft()
+            except IndexError:
+                return
+            self._process(data, arrival, d)
             return
+        # Taking the datagram and its client's keys in one step keeps one
+        # client's queries in arrival order across the workers.
+        with locks.mutex:
+            try:
+                item = self._pending.popleft()
+            except IndexError:
+                return
+            job: Optional[_Job] = _Job(*item)
+            acquired, replaced, msgid = locks.try_lock(job)
+        if replaced is not None:
+            self._drop_replaced(replaced, msgid)
+        if not acquired:
+            return
+        while job is not None:
+            if self._stopped:
+                # Stopped while the query waited for its client's previous one.
+                self.reactor.callFromThread(self._deliver, job.deferred, Drop("DHCP4_SHUTDOWN"))
+            else:
+                self._process(job.data, job.arrival, job.deferred)
+            with locks.mutex:
+                waiting = locks.unlock(job)
+                job = None
+                if waiting is not None:
+                    acquired, replaced, msgid = locks.try_lock(waiting)
+                    if acquired:
+                        job = waiting
+            if waiting is not None and replaced is not None:
+                self._drop_replaced(replaced, msgid)
+
+    def _drop_replaced(self, job: _Job, msgid: str) -> None:
+        """A waiting query displaced by a newer one of its client: Kea
+        counted it as received and drops it (counted)."""
+        stats = self.stats
+        if stats is not None:
+            stats.add_value("pkt4-received")
+            stats.add_value(_LOCKED_TYPES[job.mtype])
+            stats.add_value("pkt4-receive-drop")
+        bad_packet_log.debug("{msgid} dropping a query of a client with a query in progress and a newer "
+                             "one waiting", msgid=msgid, debuglevel=_DBGLVL_PKT_HANDLING)
+        self.reactor.callFromThread(self._deliver, job.deferred, Drop(msgid))
+
+    def _process(self, data: bytes, arrival: Arrival, d: Deferred) -> None:
         try:
             outcome: Any = self.engine.receive(data, arrival)
         except BaseException:

@@ -13,7 +13,9 @@ Debian's ``kea-admin db-init pgsql``, on 127.0.0.1 in a temporary directory.
   it listens on 127.0.0.1 only, on the first free port of 18500-18589
   (18590-18599 are left for the Kea processes the tests run);
 * durability is traded for speed (``fsync``/``synchronous_commit``/
-  ``full_page_writes`` off): the cluster lives for one test module;
+  ``full_page_writes`` off): the cluster lives for one test module
+  (``durable=True`` keeps PostgreSQL's defaults, every commit waiting for
+  the disk: bench/pgsql_compare.py, with its own ``ports``);
 * :meth:`PgCluster.create_kea_database` makes a database owned by a fresh
   login role and runs ``kea-admin db-init pgsql`` on it over TCP, exactly as
   an operator does.
@@ -125,7 +127,9 @@ class PgCluster:
 
     superuser = "pgsuper"
 
-    def __init__(self) -> None:
+    def __init__(self, ports: range = PORTS, durable: bool = False) -> None:
+        self.ports = ports
+        self.durable = durable
         self.directory: Optional[str] = None
         self.port: Optional[int] = None
         self.host = "127.0.0.1"
@@ -178,7 +182,7 @@ class PgCluster:
         return self
 
     def _start_server(self, data: str) -> None:
-        for port in PORTS:
+        for port in self.ports:
             if not _port_free(port):
                 continue
             if self._launch(data, port):
@@ -186,7 +190,7 @@ class PgCluster:
             # Lost a race for the port (or another failure): try the next one.
             self._stop_process()
         raise RuntimeError("could not start PostgreSQL on any port of %s-%s:\n%s"
-                           % (PORTS[0], PORTS[-1], self.server_log()))
+                           % (self.ports[0], self.ports[-1], self.server_log()))
 
     def pause(self) -> None:
         """Stop the server (fast shutdown: every committed transaction is
@@ -208,12 +212,14 @@ class PgCluster:
 
     def _launch(self, data: str, port: int) -> bool:
         log_path = os.path.join(self.directory, "server.log")
+        speed: List[str] = [] if self.durable else [
+            "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+            "-c", "shared_buffers=16MB"]
         argv = self._as_owner([
             find_program("postgres"), "-D", data,
             "-c", "listen_addresses=127.0.0.1", "-c", f"port={port}",
             "-c", f"unix_socket_directories={self.directory}",
-            "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-            "-c", "max_connections=40", "-c", "shared_buffers=16MB",
+            *speed, "-c", "max_connections=40",
             # Kea writes expire as local-time text without a zone and
             # relies on the server's zone matching its own: pin both
             # (the tests run Kea with TZ=UTC).

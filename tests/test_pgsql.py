@@ -34,7 +34,8 @@ from tests import pgsql_cluster
 
 from kea_twisted.pgsql import (
     DbConnectionUnusable, DbInvalidTimeout, DbOpenError, DbOperationError, NoDatabaseName,
-    PgConnectionParameters, PgLeaseStore, SCHEMA_VERSION, SchemaVersionMismatch, ThreadedLeaseStore,
+    PgConnectionParameters, PgLeaseStore, PgStorePool, SCHEMA_VERSION, SchemaVersionMismatch,
+    ThreadedLeaseStore,
 )
 
 KEA_DHCP4 = "/usr/sbin/kea-dhcp4"
@@ -450,6 +451,45 @@ class ThreadedStoreTests(_PgCase, TestCase):
         d.addCallback(lambda _: threaded.close())
         d.addCallback(lambda _: self.assertFalse(self.store.usable))
         return d
+
+
+class PgStorePoolTests(_PgCase, SynchronousTestCase):
+    def test_one_connection_per_thread(self):
+        """Kea's context pool: ``size`` connections opened at once; each
+        thread keeps its own store, so a thread's stale read makes its own
+        update fail (Kea's optimistic check) even though another thread's
+        succeeded; a thread beyond ``size`` opens one more connection, and
+        a released one is reused; reconnect() reopens them all."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = PgStorePool(self.access, size=2)
+        self.addCleanup(pool.close)
+        verifyObject(ISyncLeaseStore, pool)
+        self.assertEqual((pool.size, pool.usable, pool.schema_version()), (2, True, SCHEMA_VERSION))
+        executors = [ThreadPoolExecutor(1) for _ in range(3)]
+        for executor in executors:
+            self.addCleanup(executor.shutdown)
+
+        def on(n, fn, *args):
+            return executors[n].submit(fn, *args).result(30)
+
+        original = lease()
+        self.assertTrue(pool.add_lease(original))  # this thread's store
+        self.assertEqual(on(0, pool.get_lease4, A("10.0.0.10")), original)  # the other one
+        self.assertEqual(pool.size, 2)
+        pool.update_lease(replace(original, cltt=2000))
+        self.assertRaises(NoSuchLease, on, 0, pool.update_lease, replace(original, hostname="stale"))
+        self.assertEqual(pool.get_lease4(A("10.0.0.10")).cltt, 2000)
+        self.assertEqual(on(1, len, pool), 1)
+        self.assertEqual(pool.size, 3)
+        pool.release_thread()
+        self.assertEqual(on(2, pool.get_lease4, A("10.0.0.10")).cltt, 2000)
+        self.assertEqual(pool.size, 3)
+        pool.reconnect()
+        self.assertEqual([on(n, len, pool) for n in range(3)] + [len(pool)], [1, 1, 1, 1])
+        self.assertEqual(pool.size, 4)
+        pool.close()
+        self.assertEqual(pool.size, 0)
 
 
 class StoreMachine(RuleBasedStateMachine):

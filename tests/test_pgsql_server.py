@@ -1,9 +1,11 @@
 """
 Tests for serving DHCP from a PostgreSQL lease database: kea_twisted.server
 with ``lease-database`` type ``postgresql``, kea_twisted.threaded (the
-engine on one worker thread, statistics funnelled to the reactor, Kea's
-``on-fail`` recovery), hooks.lease_cmds over the threaded store, and the
-``check_runnable`` rules in kea_twisted.config.staging.
+engine on worker threads sized by Kea's ``multi-threading`` section, one
+client's queries held in order as Kea's ClientHandler holds them,
+statistics funnelled to the reactor, Kea's ``on-fail`` recovery),
+hooks.lease_cmds over the threaded store, and the ``check_runnable`` rules
+in kea_twisted.config.staging.
 
 The database tests run on throwaway clusters (tests/pgsql_cluster.py) made
 with ``initdb`` and ``kea-admin db-init pgsql``; the interoperability test
@@ -47,7 +49,9 @@ from kea_twisted.leases import Lease4
 from kea_twisted.packet import Packet4, decode, encode
 from kea_twisted.server import Dhcp4Server
 from kea_twisted.stats import StatsMgr
-from kea_twisted.threaded import DbReconnectControl, StatsFunnel, ThreadedPacketHandler
+from kea_twisted.threaded import (
+    DbReconnectControl, StatsFunnel, ThreadedPacketHandler, client_keys, serialise_picks, worker_count,
+)
 from tests import pgsql_cluster
 
 KEA_DHCP4 = "/usr/sbin/kea-dhcp4"
@@ -415,6 +419,141 @@ class ThreadedPacketHandlerTests(SynchronousTestCase):
                          (Drop("DHCP4_SHUTDOWN"), Drop("DHCP4_SHUTDOWN")))
 
 
+class _MT:
+    def __init__(self, enable: bool, size: int = 0):
+        self.enable_multi_threading = enable
+        self.thread_pool_size = size
+
+
+class WorkerCountTests(SynchronousTestCase):
+    def test_kea_rules(self):
+        """Kea's MultiThreadingMgr::apply: disabled is one thread whatever
+        the size; a size is taken as it is; 0 is the number of cores, and a
+        machine that cannot tell runs one thread."""
+        self.assertEqual(worker_count(None), 1)
+        self.assertEqual(worker_count(_MT(False, 8)), 1)
+        self.assertEqual(worker_count(_MT(True, 3), cores=2), 3)
+        self.assertEqual(worker_count(_MT(True, 0), cores=6), 6)
+        self.assertEqual(worker_count(_MT(True, 0), cores=0), 1)
+        self.assertEqual(worker_count(_MT(True, 0)), os.cpu_count() or 1)
+
+
+class ClientKeysTests(SynchronousTestCase):
+    def test_keys_from_the_raw_datagram(self):
+        """The message type, the client identifier (2 bytes or more) and
+        the hardware address with its type, read without decoding."""
+        hw = mac(9, 1)
+        self.assertEqual(client_keys(query(DISCOVER, hw)), (DISCOVER, None, ("hw", 1, hw)))
+        self.assertEqual(client_keys(query(REQUEST, hw, o61=b"\x01abc")),
+                         (REQUEST, ("id", b"\x01abc"), ("hw", 1, hw)))
+        self.assertEqual(client_keys(query(REQUEST, hw, o61=b"\x01"))[1], None)
+        no_hw = encode(Packet4(op=1, hlen=0, chaddr=b"", giaddr=RELAY, options={53: bytes([DISCOVER])}))
+        self.assertEqual(client_keys(no_hw), (DISCOVER, None, None))
+        self.assertEqual(client_keys(b"\x01" * 100), (0, None, None))
+
+
+class PickLockTests(SynchronousTestCase):
+    def test_picks_one_thread_at_a_time(self):
+        """serialise_picks wraps the allocator's pick_address in a lock:
+        a pick does not start while another holds it."""
+        class Allocator:
+            def pick_address(self, subnet, classes):
+                return (subnet, classes)
+
+        allocator = Allocator()
+        lock = serialise_picks(allocator)
+        self.assertEqual(allocator.pick_address(1, ()), (1, ()))
+        lock.acquire()
+        try:
+            blocked = threading.Thread(target=allocator.pick_address, args=(2, ()), daemon=True)
+            blocked.start()
+            blocked.join(0.2)
+            self.assertTrue(blocked.is_alive())
+        finally:
+            lock.release()
+        blocked.join(5)
+        self.assertFalse(blocked.is_alive())
+
+
+class ClientSerialisationTests(SynchronousTestCase):
+    """Kea's ClientHandler over the worker pool, with the pool's threads
+    played by the test: while one query is processed, the engine lets
+    "other workers" (the pool's next jobs) run, as real threads would."""
+
+    def setUp(self):
+        self.pool = FakePool()
+        self.reactor = CallFromThreadClock()
+        self.events: List[Tuple[str, int]] = []
+        self.during: Dict[int, int] = {}  # xid -> pool jobs to run while it is processed
+        test = self
+
+        class Engine:
+            def receive(self, data, arrival):
+                xid = decode(data).xid
+                test.events.append(("start", xid))
+                for _ in range(test.during.pop(xid, 0)):
+                    fn, args, kwargs = test.pool.jobs.pop(0)
+                    fn(*args, **kwargs)
+                test.events.append(("end", xid))
+                return Drop(str(xid))
+
+        self.stats = StatsMgr(lambda: 1.0)
+        self.handler = ThreadedPacketHandler(Engine(), self.reactor, self.pool, stats=StatsFunnel(self.stats),
+                                             serialise_clients=True)
+
+    def test_other_clients_concurrent_same_client_after(self):
+        """While client A's DISCOVER is processed, A's REQUEST waits (it is
+        processed after, by the same worker) and client B's DISCOVER runs
+        at once."""
+        a, b = mac(1, 1), mac(1, 2)
+        self.during[1] = 2
+        ds = [self.handler.receive(query(DISCOVER, a, xid=1), arrival()),
+              self.handler.receive(query(REQUEST, a, xid=2), arrival()),
+              self.handler.receive(query(DISCOVER, b, xid=3), arrival())]
+        self.pool.run_all()
+        self.assertEqual(self.events, [("start", 1), ("start", 3), ("end", 3), ("end", 1),
+                                       ("start", 2), ("end", 2)])
+        self.assertEqual([self.successResultOf(d) for d in ds], [Drop("1"), Drop("2"), Drop("3")])
+        self.assertEqual(len(self.handler.client_locks), 0)
+
+    def test_by_client_id_across_hardware_addresses(self):
+        """The same client identifier from two hardware addresses is one
+        client."""
+        self.during[1] = 1
+        self.handler.receive(query(REQUEST, mac(1, 1), xid=1, o61=b"\x01same"), arrival())
+        self.handler.receive(query(REQUEST, mac(1, 2), xid=2, o61=b"\x01same"), arrival())
+        self.pool.run_all()
+        self.assertEqual(self.events, [("start", 1), ("end", 1), ("start", 2), ("end", 2)])
+
+    def test_newer_waiting_query_replaces_the_older(self):
+        """Two queries waiting for one client: the older is dropped as Kea
+        drops it (DHCP4_PACKET_DROP_0012 by hardware address, _0011 by
+        client identifier), counted as received and dropped."""
+        hw = mac(1, 1)
+        self.during[1] = 2
+        ds = [self.handler.receive(query(DISCOVER, hw, xid=n), arrival()) for n in (1, 2, 3)]
+        self.pool.run_all()
+        self.assertEqual(self.events, [("start", 1), ("end", 1), ("start", 3), ("end", 3)])
+        self.assertEqual([self.successResultOf(d) for d in ds],
+                         [Drop("1"), Drop("DHCP4_PACKET_DROP_0012"), Drop("3")])
+        self.assertEqual([self.stats.value(n) for n in ("pkt4-received", "pkt4-discover-received",
+                                                        "pkt4-receive-drop")], [1, 1, 1])
+        self.events.clear()
+        self.during[4] = 2
+        ds = [self.handler.receive(query(REQUEST, hw, xid=n, o61=b"\x01id"), arrival()) for n in (4, 5, 6)]
+        self.pool.run_all()
+        self.assertEqual(self.successResultOf(ds[1]), Drop("DHCP4_PACKET_DROP_0011"))
+
+    def test_inform_not_held(self):
+        """INFORM is not one of the queries Kea holds per client."""
+        hw = mac(1, 1)
+        self.during[1] = 1
+        self.handler.receive(query(8, hw, xid=1), arrival())
+        self.handler.receive(query(8, hw, xid=2), arrival())
+        self.pool.run_all()
+        self.assertEqual(self.events, [("start", 1), ("start", 2), ("end", 2), ("end", 1)])
+
+
 class ReconnectScript:
     """A reopen() that fails while ``down`` and counts attempts."""
 
@@ -719,6 +858,137 @@ class PgServerTests(TestCase):
         self.assertEqual(len(acks), 40)
         stored = db_leases(cluster(), access)
         self.assertEqual({a: hw for hw, a in acks}, {a: hw for a, (hw, _) in stored.items()})
+
+
+def multi_threading(size: int, **extra: Any) -> Dict[str, Any]:
+    return {"multi-threading": {"enable-multi-threading": True, "thread-pool-size": size, **extra}}
+
+
+class EngineWatch:
+    """Wraps a server's engine.receive: (event, xid, chaddr) in order, and
+    the most queries ever in the engine at once."""
+
+    def __init__(self, server: Dhcp4Server):
+        self.events: List[Tuple[str, int, bytes]] = []
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self._lock = threading.Lock()
+        receive = server.engine.receive
+
+        def watched(data, arrival_):
+            packet = decode(data)
+            with self._lock:
+                self.events.append(("start", packet.xid, packet.chaddr))
+                self.in_flight += 1
+                self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            try:
+                return receive(data, arrival_)
+            finally:
+                with self._lock:
+                    self.in_flight -= 1
+                    self.events.append(("end", packet.xid, packet.chaddr))
+
+        server.engine.receive = watched
+
+
+class MultiThreadedServerTests(TestCase):
+    """Kea's multi-threading section on the PostgreSQL server: worker
+    threads and connections, concurrent clients, one client in order."""
+
+    timeout = 120
+
+    def test_pool_size_from_config(self):
+        """Without multi-threading one worker and one connection (Kea's
+        single-threaded mode, no client locks); with it thread-pool-size
+        workers, each with its own connection (0: one per core)."""
+        c = cluster()
+        cases = [("st", {}, 1), ("off", {"multi-threading": {"enable-multi-threading": False,
+                                                             "thread-pool-size": 3}}, 1),
+                 ("mt3", multi_threading(3), 3), ("mt0", multi_threading(0), os.cpu_count() or 1)]
+        for tag, extra, threads in cases:
+            access = database("size-" + tag)
+            server = Dhcp4Server(config(access, **extra), clock=reactor.seconds, interfaces={"lo": [SERVER]},
+                                 reactor=reactor)
+            server.start()
+            try:
+                with admin(c, access) as conn:
+                    connections = conn.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND usename = %s",
+                        (access["name"], access["user"])).fetchone()[0]
+                self.assertEqual((tag, server.worker.max, server.sync_store.size, connections),
+                                 (tag, threads, threads, threads))
+                self.assertEqual(server.packet_handler.client_locks is not None, threads > 1, tag)
+            finally:
+                server.stop()
+
+    @defer.inlineCallbacks
+    def test_concurrent_clients_never_share_an_address(self):
+        """Four workers, a pool of 40: 60 clients' DORAs at once, then 20
+        pairs of clients REQUESTing one address each pair at the same
+        time.  Queries ran side by side in the engine, the allocation
+        conflicts ended in NAKs (the database's primary key and the
+        allocator's retry, as Kea), no address was acknowledged to two
+        clients, each pair had exactly one winner, and the database holds
+        exactly the acknowledged leases."""
+        access = database("mt-share")
+        now = [float(EPOCH)]
+        server = start_server(self, config(access, pool="10.1.0.10-10.1.0.49",
+                                           **multi_threading(4, **{"packet-queue-size": 0})), now)
+        watch = EngineWatch(server)
+        clients = [mac(5, n) for n in range(60)]
+        results = yield defer.gatherResults([dora(server.packet_handler, hw, xid=i * 10)
+                                             for i, hw in enumerate(clients)])
+        acks = [(hw, address) for hw, (address, _) in zip(clients, results) if address is not None]
+        addresses = [address for _, address in acks]
+        self.assertEqual(len(addresses), len(set(addresses)), acks)
+        self.assertEqual(len(acks), 40)
+        self.assertGreater(watch.most_in_flight, 1, "no two queries were processed at once")
+
+        # Pairs asking for one address (a free one in a second subnet's pool).
+        access2 = database("mt-pairs")
+        server2 = start_server(self, config(access2, pool="10.1.0.100-10.1.0.199",
+                                            **multi_threading(4, **{"packet-queue-size": 0})), now)
+        pairs = [(mac(6, 2 * n), mac(6, 2 * n + 1), A("10.1.0.100") + n) for n in range(20)]
+        sent = []
+        for n, (first, second, wanted) in enumerate(pairs):
+            for k, hw in enumerate((first, second)):
+                sent.append(server2.packet_handler.receive(
+                    query(REQUEST, hw, xid=1000 + 2 * n + k, o50=wanted.packed, o54=SERVER.packed), arrival()))
+        replies = yield defer.gatherResults(sent)
+        kinds = [message_type(r) for r in replies]
+        winners = {}
+        for n, (first, second, wanted) in enumerate(pairs):
+            pair = kinds[2 * n:2 * n + 2]
+            self.assertEqual(sorted(pair), [ACK, NAK], (wanted, pair))
+            winners[wanted] = first if pair[0] == ACK else second
+        self.assertEqual({a: hw for a, (hw, _) in db_leases(cluster(), access2).items()}, winners)
+        stored = db_leases(cluster(), access)
+        self.assertEqual({a: hw for hw, a in acks}, {a: hw for a, (hw, _) in stored.items()})
+
+    @defer.inlineCallbacks
+    def test_one_clients_queries_in_order(self):
+        """Four workers; 30 clients each send DISCOVER and REQUEST back to
+        back, without waiting: different clients' queries overlap in the
+        engine, but each client's REQUEST starts only after its DISCOVER
+        ended (Kea's ClientHandler), and every REQUEST is acknowledged."""
+        access = database("mt-order")
+        server = start_server(self, config(access, pool="10.1.0.10-10.1.0.99",
+                                           **multi_threading(4, **{"packet-queue-size": 0})))
+        watch = EngineWatch(server)
+        sent = []
+        for n in range(30):
+            hw = mac(7, n)
+            wanted = A("10.1.0.10") + n
+            sent.append(server.packet_handler.receive(query(DISCOVER, hw, xid=2 * n), arrival()))
+            sent.append(server.packet_handler.receive(
+                query(REQUEST, hw, xid=2 * n + 1, o50=wanted.packed, o54=SERVER.packed), arrival()))
+        replies = yield defer.gatherResults(sent)
+        self.assertEqual([message_type(r) for r in replies], [OFFER, ACK] * 30)
+        for n in range(30):
+            hw = mac(7, n)
+            mine = [(event, xid) for event, xid, chaddr in watch.events if chaddr == hw]
+            self.assertEqual(mine, [("start", 2 * n), ("end", 2 * n), ("start", 2 * n + 1), ("end", 2 * n + 1)])
+        self.assertGreater(watch.most_in_flight, 1, "no two queries were processed at once")
 
 
 # ---------------------------------------------------------------------------
