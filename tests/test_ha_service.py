@@ -1066,3 +1066,41 @@ class SharedLibraryObjectTests(PairTestCase):
         self.assertEqual([i.service for i in shared.instances], [s1])
         self.assertTrue(s1.running)
         self.assertFalse(s2.running)
+
+
+class ClientSettingsTests(PairTestCase):
+    """The client factory sees the HA multi-threading settings as Kea
+    resolves them, which size the client's connection pool."""
+
+    def configs(self, dhcp_mt: Dict[str, Any], ha_mt: Dict[str, Any]) -> List[Any]:
+        seen: List[Any] = []
+
+        def factory(reactor: Any, config: Any, peer: str) -> FakeClient:
+            seen.append(config)
+            return FakeClient(self.link, config.this_server_name, peer)
+
+        Node(self, self.link, "server1", ha_parameters("server1", **{"multi-threading": ha_mt}),
+             dhcp_extra={"multi-threading": dhcp_mt}, client_factory=factory)
+        return seen
+
+    def test_client_threads_follow_dhcp_threads(self) -> None:
+        """HA and DHCP multi-threading on, http-client-threads 0: the client
+        gets the DHCP thread-pool-size (Kea's rule), and so that many
+        connections (at least DEFAULT_CONNECTIONS)."""
+        from hooks.ha.transport import DEFAULT_CONNECTIONS, client_connections
+        seen = self.configs({"enable-multi-threading": True, "thread-pool-size": 12},
+                            {"enable-multi-threading": True, "http-dedicated-listener": True,
+                             "http-client-threads": 0})
+        self.assertEqual(len(seen), 1)
+        self.assertTrue(seen[0].enable_multi_threading)
+        self.assertEqual(seen[0].http_client_threads, 12)
+        self.assertEqual(client_connections(seen[0]), max(12, DEFAULT_CONNECTIONS))
+
+    def test_no_dhcp_threads_no_client_threads(self) -> None:
+        """HA multi-threading without DHCP multi-threading is off (Kea):
+        the default connection count."""
+        from hooks.ha.transport import DEFAULT_CONNECTIONS, client_connections
+        seen = self.configs({"enable-multi-threading": False},
+                            {"enable-multi-threading": True, "http-client-threads": 12})
+        self.assertFalse(seen[0].enable_multi_threading)
+        self.assertEqual(client_connections(seen[0]), DEFAULT_CONNECTIONS)

@@ -26,11 +26,12 @@ from typing import Any, Dict, List, Optional
 import treq
 from twisted.internet import defer, reactor, task
 from twisted.internet.address import IPv4Address
-from twisted.internet.error import CannotListenError
+from twisted.internet.error import CannotListenError, ConnectionDone
 from twisted.internet.interfaces import IListeningPort
 from twisted.internet.testing import StringTransport
 from twisted.internet.threads import deferToThread
-from twisted.logger import globalLogPublisher
+from twisted.logger import formatEvent, globalLogPublisher
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 from twisted.web import resource, server
 from twisted.web.client import Agent, HTTPConnectionPool
@@ -720,6 +721,326 @@ class ClientRequestShapeTests(LoopbackMixin, TestCase):
                                    b'{ "arguments": { "max-period": 60, "origin": "ha-partner" }, '
                                    b'"command": "dhcp-disable", "service": [ "dhcp4" ] }'))
         self.assertEqual(seen[1][4], [b"Basic " + base64.b64encode(b"u1:p1")])
+
+
+# ---------------------------------------------------------------------------
+# The client's connections: reuse, bound, FIFO queue, replacement
+
+class _WireTransport(StringTransport):
+    """A transport that records each write and the TCP_NODELAY switch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: List[bytes] = []
+        self.no_delay = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+        super().write(data)
+
+    def setTcpNoDelay(self, enabled: bool) -> None:
+        self.no_delay = enabled
+
+
+class _MemoryEndpoint:
+    """Connections made at once (or failed, while ``refuse`` is set) on
+    :class:`_WireTransport`s."""
+
+    def __init__(self) -> None:
+        self.made: List[Any] = []
+        self.pending: List[defer.Deferred] = []
+        self.refuse: Optional[Exception] = None
+        self.hold = False
+
+    def connect(self, factory: Any) -> defer.Deferred:
+        if self.refuse is not None:
+            return defer.fail(self.refuse)
+        d: defer.Deferred = defer.Deferred()
+        if self.hold:
+            self.pending.append((d, factory))
+            return d
+        self.complete(d, factory)
+        return d
+
+    def complete(self, d: defer.Deferred, factory: Any) -> None:
+        protocol = factory.buildProtocol(None)
+        transport = _WireTransport()
+        protocol.makeConnection(transport)
+        self.made.append((protocol, transport))
+        d.callback(protocol)
+
+
+def _answer(text: str = "ok") -> bytes:
+    body = b'[ { "result": 0, "text": "%s" } ]' % text.encode()
+    return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+            % len(body)) + body
+
+
+class ClientPoolMemoryTests(SynchronousTestCase):
+    """PartnerClient's pool on in-memory connections and a fake clock."""
+
+    def client(self, connections: int = 2, **kw: Any) -> Any:
+        clock = task.Clock()
+        endpoint = _MemoryEndpoint()
+        c = PartnerClient(clock, "http://127.0.0.82:18102/", connections=connections, **kw)
+        c._endpoint = lambda: endpoint
+        return clock, endpoint, c
+
+    def results(self, ds: List[defer.Deferred]) -> List[Any]:
+        out: List[Any] = []
+        for d in ds:
+            d.addBoth(out.append)
+        return out
+
+    def test_bounded_connections_and_fifo_queue(self) -> None:
+        """Five concurrent requests with a limit of two: two connections,
+        the other three wait and go out in order as answers come back; no
+        third connection is ever opened."""
+        clock, endpoint, c = self.client(connections=2)
+        ds = [c.send(commands.dhcp_disable(i)) for i in range(1, 6)]
+        results = self.results(ds)
+        self.assertEqual(len(endpoint.made), 2)
+        self.assertEqual(c.open_connections, 2)
+        order = []
+        for _ in range(10):  # bounded: 5 answers needed
+            busy = [(p, t) for p, t in endpoint.made if t.value()]
+            if not busy:
+                break
+            for p, t in busy:
+                order.append(json.loads(t.value().split(b"\r\n\r\n", 1)[1])["arguments"]["max-period"])
+                t.clear()
+                p.dataReceived(_answer())
+        self.assertEqual(sorted(order), [1, 2, 3, 4, 5])
+        self.assertEqual(order[:2], [1, 2])  # first come, first served
+        self.assertEqual(order[2:4], [3, 4])
+        self.assertEqual(len(results), 5)
+        self.assertTrue(all(r == [{"result": 0, "text": "ok"}] for r in results), results)
+        self.assertEqual(len(endpoint.made), 2)
+        self.assertEqual(c.connections_made, 2)
+
+    def test_sequential_requests_share_one_connection(self) -> None:
+        """Requests one after the other use the same connection."""
+        clock, endpoint, c = self.client(connections=4)
+        for i in range(5):
+            d = c.send(HEARTBEAT)
+            protocol, transport = endpoint.made[0]
+            transport.clear()
+            protocol.dataReceived(_answer())
+            self.assertEqual(self.successResultOf(d), [{"result": 0, "text": "ok"}])
+        self.assertEqual(len(endpoint.made), 1)
+
+    def test_one_write_with_no_delay(self) -> None:
+        """Head and body leave in one write, on a TCP_NODELAY socket, with
+        Kea's headers (Host without port, Content-Length)."""
+        clock, endpoint, c = self.client(basic_auth=("u1", "p1"))
+        c.send(commands.dhcp_disable(60))
+        protocol, transport = endpoint.made[0]
+        self.assertTrue(transport.no_delay)
+        self.assertEqual(len(transport.writes), 1)
+        body = (b'{ "arguments": { "max-period": 60, "origin": "ha-partner" }, '
+                b'"command": "dhcp-disable", "service": [ "dhcp4" ] }')
+        self.assertEqual(transport.writes[0],
+                         b"POST / HTTP/1.1\r\nHost: 127.0.0.82\r\nContent-Type: application/json\r\n"
+                         b"Authorization: Basic " + base64.b64encode(b"u1:p1") +
+                         b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+
+    def test_lost_connection_is_replaced(self) -> None:
+        """A connection the partner closed while idle is forgotten; the next
+        request opens a new one and succeeds."""
+        clock, endpoint, c = self.client()
+        d = c.send(HEARTBEAT)
+        protocol, transport = endpoint.made[0]
+        protocol.dataReceived(_answer())
+        self.successResultOf(d)
+        protocol.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(c.open_connections, 0)
+        d = c.send(HEARTBEAT)
+        self.assertEqual(len(endpoint.made), 2)
+        endpoint.made[1][0].dataReceived(_answer("again"))
+        self.assertEqual(self.successResultOf(d)[0]["text"], "again")
+
+    def test_closed_before_answer(self) -> None:
+        """The partner closing a connection with a request on it fails that
+        request (PartnerConnectionError); the queued one gets a new
+        connection."""
+        clock, endpoint, c = self.client(connections=1)
+        first, second = c.send(HEARTBEAT), c.send(HEARTBEAT)
+        endpoint.made[0][0].connectionLost(Failure(ConnectionDone()))
+        f = self.failureResultOf(first, PartnerConnectionError)
+        self.assertEqual(str(f.value), "connection closed before an answer")
+        self.assertEqual(len(endpoint.made), 2)
+        endpoint.made[1][0].dataReceived(_answer())
+        self.successResultOf(second)
+
+    def test_timeout_aborts_connection_and_queue_waits_count(self) -> None:
+        """A request without an answer in ``timeout`` fails with
+        PartnerTimeout and its connection is aborted (a late answer must not
+        answer another request); a request waiting in the queue times out
+        from its own send."""
+        clock, endpoint, c = self.client(connections=1, timeout=10)
+        first = c.send(HEARTBEAT)
+        clock.advance(5)
+        second = c.send(HEARTBEAT)
+        clock.advance(5)
+        self.failureResultOf(first, PartnerTimeout)
+        self.assertTrue(endpoint.made[0][1].disconnecting)
+        endpoint.made[0][0].connectionLost(Failure(ConnectionDone()))
+        # The second one now has its own connection; without answer it
+        # times out 10 s after it was sent.
+        self.assertEqual(len(endpoint.made), 2)
+        self.assertNoResult(second)
+        clock.advance(5)
+        self.failureResultOf(second, PartnerTimeout)
+
+    def test_timeout_in_queue_leaves_the_queue(self) -> None:
+        """A request that timed out while queued is never sent."""
+        clock, endpoint, c = self.client(connections=1, timeout=10)
+        first = c.send(HEARTBEAT)
+        clock.advance(1)
+        second = c.send(commands.dhcp_disable(7))
+        clock.advance(9.5)
+        self.failureResultOf(first, PartnerTimeout)
+        endpoint.made[0][0].connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(len(endpoint.made), 2)
+        clock.advance(1)
+        self.failureResultOf(second, PartnerTimeout)
+        # The new connection, opened for the second request, carried it.
+        self.assertIn(b"dhcp-disable", endpoint.made[1][1].value())
+        c3 = c.send(HEARTBEAT)
+        self.assertEqual(len(endpoint.made), 2)  # second's connection was aborted
+        self.assertNoResult(c3)
+
+    def test_connect_failure_fails_one_request(self) -> None:
+        """A refused connection fails the request at the head of the queue
+        (Kea's text); the next one gets its own attempt."""
+        from twisted.internet.error import ConnectionRefusedError
+        clock, endpoint, c = self.client(connections=1)
+        endpoint.hold = True
+        first, second = c.send(HEARTBEAT), c.send(HEARTBEAT)
+        self.assertEqual(len(endpoint.pending), 1)
+        d, factory = endpoint.pending.pop()
+        d.errback(ConnectionRefusedError())
+        f = self.failureResultOf(first, PartnerConnectionError)
+        self.assertEqual(str(f.value), "Connection refused")
+        self.assertNoResult(second)
+        self.assertEqual(len(endpoint.pending), 1)
+        endpoint.hold = False
+        endpoint.complete(*endpoint.pending.pop())
+        endpoint.made[0][0].dataReceived(_answer())
+        self.successResultOf(second)
+
+    def test_idle_connections_closed_after_20s(self) -> None:
+        """A connection idle for 20 s is closed (before Kea's 30 s idle
+        timeout); one in use is not."""
+        clock, endpoint, c = self.client(connections=2, timeout=60)
+        a, b = c.send(HEARTBEAT), c.send(HEARTBEAT)
+        endpoint.made[0][0].dataReceived(_answer())
+        clock.advance(19)
+        self.assertFalse(endpoint.made[0][1].disconnecting)
+        clock.advance(1)
+        self.assertTrue(endpoint.made[0][1].disconnecting)
+        self.assertFalse(endpoint.made[1][1].disconnecting)
+        endpoint.made[1][0].dataReceived(_answer())
+        self.successResultOf(b)
+
+    def test_close(self) -> None:
+        """close() fails queued and in-flight requests with ``client
+        closed`` and closes every connection."""
+        clock, endpoint, c = self.client(connections=1)
+        first, second = c.send(HEARTBEAT), c.send(HEARTBEAT)
+        done = c.close()
+        for d in (first, second):
+            self.assertEqual(str(self.failureResultOf(d, PartnerConnectionError).value), "client closed")
+        self.assertTrue(endpoint.made[0][1].disconnecting)
+        self.assertNoResult(done)
+        endpoint.made[0][0].connectionLost(Failure(ConnectionDone()))
+        self.successResultOf(done)
+        self.failureResultOf(c.send(HEARTBEAT), PartnerConnectionError)
+
+    def test_close_cancels_connection_attempt(self) -> None:
+        """close() also cancels a connection still being made."""
+        clock, endpoint, c = self.client(connections=1)
+        endpoint.hold = True
+        d = c.send(HEARTBEAT)
+        attempt, _factory = endpoint.pending[0]
+        self.successResultOf(c.close())
+        self.assertTrue(attempt.called)  # cancelled (and its failure handled)
+        self.assertEqual(c.open_connections, 0)
+        self.assertEqual(str(self.failureResultOf(d, PartnerConnectionError).value), "client closed")
+
+
+class DecodeJSONTests(SynchronousTestCase):
+    """decode_json gives what Kea's parser gives (value or error text)."""
+
+    TEXTS = [
+        b'[ { "result": 0, "text": "ok", "arguments": { "a": [ 1, -2, 3.5, 1e5, true, false, null ] } } ]',
+        b'{ "a": 1, "a": 2 }',                       # last duplicate wins
+        b' \t\r\n{ "k\\/\\"": "x\\ny" } ',      # escapes, whitespace
+        b'9223372036854775807', b'-9223372036854775808',
+        b'9223372036854775808',                      # overflow: Kea's error
+        b'1e400', b'NaN', b'Infinity', b'-Infinity',  # not Kea's JSON
+        b'"\\u00e9"', b'"\\u0100"',                 # \u: Kea's bytes / error
+        b'"caf\xc3\xa9"',                            # raw UTF-8: two Latin-1 chars
+        b'[ 1, ]', b'{ "a": 1 } x', b'', b'01', b'"a\tb"',
+    ]
+
+    def outcome(self, fn: Any, raw: bytes) -> Any:
+        from kea_twisted.kea_json import KeaJSONError
+        try:
+            return ("value", fn(raw))
+        except KeaJSONError as e:
+            return ("error", str(e))
+
+    def test_same_as_kea_parser(self) -> None:
+        from hooks.ha.transport import decode_json
+        from kea_twisted.kea_json import from_json
+        for raw in self.TEXTS:
+            mine = self.outcome(decode_json, raw)
+            kea = self.outcome(lambda r: from_json(r).to_python(), raw)
+            self.assertEqual(mine, kea, raw)
+            if mine[0] == "value":
+                self.assertEqual(type(mine[1]), type(kea[1]), raw)
+
+
+class ClientPoolLoopbackTests(LoopbackMixin, TestCase):
+    """The pool against the real listener over mutual TLS."""
+
+    timeout = 60
+
+    @defer.inlineCallbacks
+    def test_burst_over_mtls_uses_pool_size_connections(self) -> Any:
+        """40 lease-update-sized requests at once and 10 more one by one:
+        every one answered, at most ``connections`` TLS connections opened,
+        and no "Starting factory" line in the log."""
+        logs = LogCapture(self)
+        listener = yield self.start_listener(tls=ServerTLS(files("server1"), "server1"))
+        c = self.client(tls=PartnerTLS(files("server2"), "server2"), connections=3)
+        answers = yield defer.gatherResults([c.send(commands.dhcp_disable(i)) for i in range(1, 41)])
+        for _ in range(10):
+            answers.append((yield c.send(HEARTBEAT)))
+        self.assertEqual(len(answers), 50)
+        self.assertEqual(len(self.execute.commands), 50)
+        self.assertEqual(sorted(cmd["arguments"]["max-period"] for cmd in self.execute.commands[:40]),
+                         list(range(1, 41)))
+        self.assertEqual(c.connections_made, 3)
+        self.assertEqual(listener.connections, 3)
+        texts = [formatEvent(e) for e in logs.events]
+        self.assertFalse([t for t in texts if "Starting factory" in t or "Stopping factory" in t], texts)
+
+    @defer.inlineCallbacks
+    def test_listener_restart_reconnects(self) -> Any:
+        """After the listener dropped its connections, the next request
+        connects again and is answered."""
+        listener = yield self.start_listener()
+        c = self.client(connections=2)
+        yield c.send(HEARTBEAT)
+        closed = [conn.closed for conn in c._open]
+        for channel in list(listener.site.connections):
+            channel.transport.loseConnection()
+        yield defer.gatherResults(closed)
+        self.assertEqual(c.open_connections, 0)
+        yield c.send(HEARTBEAT)
+        self.assertEqual(c.connections_made, 2)
 
 
 # ---------------------------------------------------------------------------

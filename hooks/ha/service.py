@@ -51,6 +51,7 @@ Tests: tests/test_ha_service.py
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from twisted.internet.defer import Deferred, inlineCallbacks, maybeDeferred, returnValue, succeed
@@ -95,7 +96,7 @@ LISTEN_RETRIES = 5
 
 def default_client_factory(tls: Any = None) -> ClientFactory:
     """Clients from :mod:`hooks.ha.transport` (imported here, not at module
-    load, so the pure parts never need treq).  ``tls``: a
+    load, so the pure parts never need Twisted's HTTP client).  ``tls``: a
     :class:`hooks.ha.transport.HATLS` already loaded, or None to load the
     peer's files when the client is made."""
 
@@ -186,21 +187,31 @@ class HAService:
             return
         self.running = True
         self.machine = HAStateMachine(self.config, self.now(), self.network_state)
+        # The clients see the multi-threading settings as Kea resolves them
+        # (http-client-threads 0 = the DHCP thread count): their connection
+        # count comes from there.
+        threaded = self._threaded_config()
         for peer in self.config.other_servers():
-            self.clients[peer.name] = self.client_factory(self.reactor, self.config, peer.name)
+            self.clients[peer.name] = self.client_factory(self.reactor, threaded, peer.name)
         ha_log.info("{msgid} HA service started in mode {mode} and role {role}",
                     msgid="HA_SERVICE_STARTED", mode=self.config.mode, role=self.config.role)
         self._apply(self.machine.start_actions)
         if self._wants_listener():
             self._start_listener(1)
 
-    def _wants_listener(self) -> bool:
-        if self.listen is not None:
-            return self.listen
+    def _threaded_config(self) -> HAConfig:
+        """The relationship after Kea's multi-threading checks
+        (:meth:`HAConfig.with_dhcp_threads` with the server's DHCP
+        multi-threading; 0 threads = the processor count, as Kea)."""
         mt = getattr(getattr(self.server, "config", None), "multi_threading", None)
         enabled = bool(getattr(mt, "enable_multi_threading", False))
         threads = int(getattr(mt, "thread_pool_size", 0) or 0)
-        return self.config.with_dhcp_threads(enabled, threads).listener_address() is not None
+        return self.config.with_dhcp_threads(enabled, threads, os.cpu_count() or 1)
+
+    def _wants_listener(self) -> bool:
+        if self.listen is not None:
+            return self.listen
+        return self._threaded_config().listener_address() is not None
 
     def _start_listener(self, attempt: int) -> None:
         self._listen_timer = None

@@ -91,12 +91,22 @@ with ``CmdResponseCreator``, as observed:
   ``certificate verify failed``, ``http request`` (plain HTTP sent to the
   TLS port).
 
-**Client** (:class:`PartnerClient`): treq over an ``HTTPConnectionPool(persistent=True)``
-(Kea also reuses one connection for successive requests); cached
-connections are dropped after 20 s, before Kea's 30 s idle timeout closes
-them under us.  A request is ``POST <url path or />`` with ``Host: <host
-without port>``, ``Content-Type: application/json`` and, with basic auth,
-``Authorization``; the body is Kea's JSON text.  An ``http://`` URL with TLS
+**Client** (:class:`PartnerClient`): Kea's ``HttpClient`` shape - a few
+persistent connections per partner (:func:`client_connections`: Kea keeps
+one, or ``http-client-threads`` with HA multi-threading; here at least
+:data:`DEFAULT_CONNECTIONS`), one request at a time on each, the others
+waiting in a FIFO queue; a connection is opened only when none is idle and
+fewer than the limit are open, so a burst of lease updates costs no new
+TCP/TLS handshakes.  Idle connections are dropped after 20 s, before
+Kea's 30 s idle timeout closes them under us; one whose request timed out
+is aborted (a late answer must not answer the next request); a lost one
+is replaced by the next request.  Requests go out in one write (head and
+body: one TLS record) with ``TCP_NODELAY``, so no request or answer waits
+for a delayed ACK (the listener sets it too).
+
+A request is ``POST <url path or />`` with ``Host: <host without port>``,
+``Content-Type: application/json``, with basic auth ``Authorization``, and
+``Content-Length``; the body is Kea's JSON text.  An ``http://`` URL with TLS
 files speaks TLS (Kea does).  :meth:`PartnerClient.send` fires with the
 decoded JSON list (Kea's strings: Latin-1 characters for bytes, as
 :mod:`kea_twisted.kea_json`); result codes are the caller's business
@@ -122,10 +132,11 @@ requests arrive, not how many threads serve them:
   server through ``kea-ctrl-agent``, which forwards them to the control
   socket - kea_twisted serves the same socket, so the same Control Agent
   setup works; the plugin then does not call :func:`listen`.
-* ``http-listener-threads`` / ``http-client-threads``: accepted and
-  ignored - the reactor serves every connection; concurrency is by
-  connections (the client pool keeps up to two per partner, the listener
-  accepts any number), not threads.
+* ``http-listener-threads``: accepted and ignored - the reactor serves
+  every connection (the listener accepts any number).
+  ``http-client-threads``: the number of connections to each partner (Kea
+  uses it so), at least :data:`DEFAULT_CONNECTIONS` - concurrency is by
+  connections, not threads.
 
 Tests: tests/test_ha_transport.py
 """
@@ -135,10 +146,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import json
 import os
 import stat
+from collections import deque
 from dataclasses import dataclass, field
-from typing import (Any, Callable, Dict, Iterable, List, Mapping, Optional,
+from typing import (Any, Callable, Deque, Dict, Iterable, List, Mapping, Optional,
                     Sequence, Set, Tuple, Union)
 
 from cryptography import x509
@@ -147,15 +160,19 @@ from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.internet.error import ConnectError, ConnectionClosed
 from twisted.internet.interfaces import IHandshakeListener, IListeningPort
 from twisted.internet.ssl import CertificateOptions, TLSVersion, optionsForClientTLS
 from twisted.internet._sslverify import IOpenSSLTrustRoot
+from twisted.internet.protocol import ClientFactory, Protocol, connectionDone
+from twisted.logger import LogLevel
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
 from twisted.web import http, server
-from twisted.web.client import (Agent, HTTPConnectionPool, ResponseFailed,
-                                ResponseNeverReceived)
+from twisted.web.client import (HTTP11ClientProtocol, PotentialDataLoss, Request, ResponseDone,
+                                ResponseFailed, ResponseNeverReceived)
+from twisted.web.http_headers import Headers
 from twisted.web.iweb import IPolicyForHTTPS
 from twisted.web.resource import Resource
 from zope.interface import implementer
@@ -164,7 +181,7 @@ from hooks.ha.commands import REQUEST_TIMEOUT
 from hooks.ha.config import HAConfig, TLSFiles, Url, tls_error
 from kea_twisted.commands import CommandError, parse_command
 from kea_twisted.kea_json import KeaJSONError, from_json, to_kea_bytes
-from kea_twisted.logs import DBG_COMMAND, kea_logger
+from kea_twisted.logs import DBG_COMMAND, enabled, kea_logger
 
 __all__ = [
     "IDLE_TIMEOUT",
@@ -183,6 +200,9 @@ __all__ = [
     "PartnerHTTPError",
     "PartnerBadAnswer",
     "PartnerClient",
+    "DEFAULT_CONNECTIONS",
+    "client_connections",
+    "decode_json",
     "HAListener",
     "listen",
     "execute_via",
@@ -204,6 +224,13 @@ BASIC_AUTH_REALM = "kea-dhcp4-server"
 #: Seconds a pooled idle connection to the partner is kept: below Kea's
 #: 30 s idle timeout so that we never reuse a connection Kea is closing.
 _CACHED_CONNECTION_TIMEOUT = 20.0
+
+#: Fewest connections a client keeps to a partner (see
+#: :func:`client_connections`).
+DEFAULT_CONNECTIONS = 4
+
+_INT64_MIN = -(1 << 63)
+_INT64_MAX = (1 << 63) - 1
 
 ha_log = kea_logger("ha-hooks")
 http_log = kea_logger("http")
@@ -481,7 +508,7 @@ class PartnerBadAnswer(PartnerError):
 
 
 def _reasons(failure: Failure) -> List[Failure]:
-    """The failures inside Agent's wrapper exceptions."""
+    """The failures inside HTTP11ClientProtocol's wrapper exceptions."""
     value = failure.value
     inner = getattr(value, "reasons", None)
     if isinstance(value, (ResponseNeverReceived, ResponseFailed)) or inner:
@@ -525,8 +552,207 @@ def _connect_text(error: ConnectError) -> str:
     return str(error)
 
 
+def _no_delay(transport: Any) -> None:
+    """TCP_NODELAY on the socket under ``transport`` (a TLS wrapper hands
+    the call down): a request or answer is one small write that must not
+    wait for the ACK of the previous one (Nagle + delayed ACK = ~40 ms)."""
+    for _ in range(4):  # TLS over TCP at most; bounded anyway
+        if transport is None:
+            return
+        set_no_delay = getattr(type(transport), "setTcpNoDelay", None)
+        if set_no_delay is not None:
+            try:
+                transport.setTcpNoDelay(True)
+            except (OSError, AttributeError, NotImplementedError):
+                pass
+            return
+        transport = getattr(transport, "transport", None)
+
+
+def _int64(text: str) -> int:
+    value = int(text)
+    if not _INT64_MIN <= value <= _INT64_MAX:
+        raise ValueError("outside Kea's int64")
+    return value
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError("not a finite double")
+    return value
+
+
+def _not_json(text: str) -> Any:
+    raise ValueError(f"{text} is not JSON")
+
+
+_FAST_JSON = json.JSONDecoder(parse_int=_int64, parse_float=_finite, parse_constant=_not_json)
+
+
+def decode_json(raw: bytes) -> Any:
+    """The Python value of one JSON text, as
+    ``kea_json.from_json(raw).to_python()`` gives it, errors included.
+
+    Kea's peers send plain ASCII JSON; for such a text (no ``\\u`` escape,
+    which Kea reads as a byte, and no raw non-ASCII byte, which Kea keeps as
+    a Latin-1 character) the C decoder gives the same values - integers in
+    int64, finite doubles, the last duplicate key winning, the same
+    escapes, whitespace a subset of Kea's.  Anything it refuses or that is
+    outside that subset goes through Kea's parser, which decides and
+    words the error (:class:`~kea_twisted.kea_json.KeaJSONError`)."""
+    if raw.isascii() and b"\\u" not in raw:
+        try:
+            return _FAST_JSON.decode(raw.decode("ascii"))
+        except ValueError:
+            pass
+    return from_json(raw).to_python()
+
+
+class _Request(Request):
+    """A request written in one ``write`` (head and body together: one TLS
+    record, one segment) instead of Twisted's head-then-body-producer."""
+
+    def __init__(self, wire: bytes):
+        super().__init__(b"POST", b"/", _NO_HEADERS, None, persistent=True)
+        self._wire = wire
+
+    def writeTo(self, transport: Any) -> "Deferred[None]":
+        transport.write(self._wire)
+        return defer.succeed(None)
+
+
+_NO_HEADERS = Headers()
+
+
+class _Body(Protocol):
+    """Collects a response body."""
+
+    def __init__(self, done: "Deferred[bytes]"):
+        self.done = done
+        self.chunks: List[bytes] = []
+
+    def dataReceived(self, data: bytes) -> None:
+        self.chunks.append(data)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        if reason.check(ResponseDone, PotentialDataLoss):
+            self.done.callback(b"".join(self.chunks))
+        else:
+            self.done.errback(reason)
+
+
+class _Connection(HTTP11ClientProtocol):
+    """One persistent connection of a :class:`PartnerClient`: at most one
+    request at a time (Kea does not pipeline either)."""
+
+    def __init__(self, client: "PartnerClient"):
+        super().__init__(self._quiescent)
+        self.client = client
+        self.idle_since = 0.0
+        self.usable = False
+        self.closed: Deferred = Deferred()
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        _no_delay(self.transport)
+        self.usable = True
+
+    def _quiescent(self, _: Any) -> None:
+        # The answer is complete and the connection may carry the next
+        # request (called before the body reaches its reader).
+        self.client._released(self)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.usable = False
+        HTTP11ClientProtocol.connectionLost(self, reason)
+        self.client._lost(self)
+        self.closed.callback(None)
+
+    def discard(self) -> None:
+        """Close at once (a request on it timed out or was cancelled: a late
+        answer must not be taken for the next request's)."""
+        self.usable = False
+        if self.transport is not None:
+            self.transport.abortConnection()
+
+
+class _ConnectionFactory(ClientFactory):
+    noisy = False  # no "Starting factory" line per connection in Kea's log
+
+    def __init__(self, client: "PartnerClient"):
+        self.client = client
+
+    def buildProtocol(self, addr: Any) -> _Connection:
+        return _Connection(self.client)
+
+
+class _Exchange:
+    """One request: queued, then on a connection, then answered once."""
+
+    __slots__ = ("client", "request", "result", "timer", "connection", "timed_out")
+
+    def __init__(self, client: "PartnerClient", request: _Request):
+        self.client = client
+        self.request = request
+        self.result: Deferred = Deferred(self._cancel)
+        self.timer: Any = None
+        self.connection: Optional[_Connection] = None
+        self.timed_out = False
+
+    def finish(self, result: Any) -> None:
+        """Fire once; later outcomes (a cancelled request's own failure)
+        are dropped."""
+        if self.result.called:
+            return  # returning None also swallows a late failure
+        if self.timer is not None and self.timer.active():
+            self.timer.cancel()
+        self.timer = None
+        self.client._pending.discard(self)
+        if isinstance(result, Failure):
+            result = _classify(result, self.client.url.text, self.timed_out, self.client._closed)
+            PartnerClient._log_failure(result, self.client.url.text)
+        self.result.callback(result)
+
+    def give_up(self, failure: Failure) -> None:
+        """Timed out or cancelled: leave the queue, or drop the connection
+        it is on, and fail now."""
+        client = self.client
+        if self.connection is None:
+            try:
+                client._queue.remove(self)
+            except ValueError:
+                pass
+        else:
+            self.connection.discard()
+        self.finish(failure)
+
+    def time_out(self) -> None:
+        self.timer = None
+        self.timed_out = True
+        self.give_up(Failure(defer.TimeoutError()))
+
+    def _cancel(self, _: Deferred) -> None:
+        if self.client._closed:
+            failure = Failure(PartnerConnectionError("client closed", self.client.url.text))
+        else:
+            failure = Failure(PartnerConnectionError("request cancelled", self.client.url.text))
+        self.give_up(failure)
+
+
 class PartnerClient:
-    """Sends commands to one partner's HA listener.
+    """Sends commands to one partner's HA listener over a few persistent
+    connections, as Kea's ``HttpClient`` does.
+
+    At most ``connections`` connections are open (or being opened) at a
+    time; a request goes out on an idle one, or opens one while fewer are
+    open than requests wait, or waits in a FIFO queue until one is free -
+    never a new connection per request.  A connection is closed after it
+    sat idle for 20 s (before Kea's 30 s idle timeout), when a request on it
+    timed out or was cancelled, or when the partner closed it; the next
+    request opens a new one.  A failed connection attempt fails the request
+    at the head of the queue (the one it was opened for); the others get
+    their own attempt.
 
     :param reactor: the reactor (``IReactorTCP`` + ``IReactorTime``).
     :param url: the partner's ``url`` (a :class:`~hooks.ha.config.Url` or
@@ -535,9 +761,13 @@ class PartnerClient:
         (loaded here; Kea's errors), or None for plain HTTP.
     :param basic_auth: ``(user, password)`` to send, or a ready
         ``Authorization`` value (``PeerConfig.authorization``), or None.
-    :param timeout: seconds for the whole exchange (connect, send, answer).
+    :param timeout: seconds for the whole exchange (queue, connect, send,
+        answer).
     :param verify_identity: with ``tls`` as TLSFiles: check the partner's
         certificate against the URL's host (off: Kea checks no name).
+    :param connections: most connections to the partner (Kea: 1 without HA
+        multi-threading, ``http-client-threads`` with it;
+        :func:`client_connections`).
     """
 
     def __init__(self, reactor: Any, url: Union[Url, str], *,
@@ -545,9 +775,7 @@ class PartnerClient:
                  basic_auth: Union[Tuple[str, str], str, None] = None,
                  timeout: float = REQUEST_TIMEOUT,
                  verify_identity: bool = False,
-                 pool: Optional[HTTPConnectionPool] = None):
-        import treq.client
-
+                 connections: int = DEFAULT_CONNECTIONS):
         self.reactor = reactor
         self.url = url if isinstance(url, Url) else Url.parse(url)
         if not self.url.valid:
@@ -556,84 +784,191 @@ class PartnerClient:
             tls = PartnerTLS(tls, verify_identity=verify_identity)
         self.tls = tls
         self.timeout = timeout
+        if connections < 1:
+            raise ValueError(f"connections must be at least 1, not {connections}")
+        self.max_connections = connections
         if isinstance(basic_auth, tuple):
             user, password = basic_auth
             basic_auth = "Basic " + base64.b64encode(f"{user}:{password}".encode("utf-8")).decode("ascii")
         self._authorization = basic_auth
-        if pool is None:
-            pool = HTTPConnectionPool(reactor, persistent=True)
-            pool.cachedConnectionTimeout = _CACHED_CONNECTION_TIMEOUT
-            pool.retryAutomatically = False  # POSTs are never retried anyway
-        self.pool = pool
-        if tls is not None:
-            agent = Agent(reactor, contextFactory=tls, pool=pool)
-        else:
-            agent = Agent(reactor, pool=pool)
-        self._http = treq.client.HTTPClient(agent)
-        scheme = "https" if tls is not None else "http"
-        host = self.url.hostname  # keeps IPv6 brackets
-        port = self.url.port or (443 if self.url.scheme == "https" else 80)
-        self._target = f"{scheme}://{host}:{port}{self.url.path or '/'}"
-        self._pending: Set[Deferred] = set()
+        self._host = self.url.stripped_hostname
+        self._port = self.url.port or (443 if self.url.scheme == "https" else 80)
+        head = [f"POST {self.url.path or '/'} HTTP/1.1", f"Host: {self._host}",
+                "Content-Type: application/json"]
+        if basic_auth:
+            head.append(f"Authorization: {basic_auth}")
+        self._head = ("\r\n".join(head) + "\r\n").encode("latin-1")
+        #: Connections open (idle or busy) and being opened.
+        self._open: Set[_Connection] = set()
+        self._connecting = 0
+        self._attempts: Set[Deferred] = set()
+        #: Idle connections, most recently used last.
+        self._idle: List[_Connection] = []
+        self._queue: Deque[_Exchange] = deque()
+        self._pending: Set[_Exchange] = set()
+        self._reaper: Any = None
         self._closed = False
+        #: Connections opened so far (for tests and diagnostics).
+        self.connections_made = 0
 
     @classmethod
     def for_peer(cls, reactor: Any, config: HAConfig, peer_name: str, *,
                  tls: Optional[PartnerTLS] = None, verify_identity: bool = False,
                  **kwargs: Any) -> "PartnerClient":
         """A client for ``peer_name`` with Kea's choices: that entry's TLS
-        files (``tls`` overrides, e.g. ``build_tls(config).clients[name]``)
-        and its ``basic-auth-user``/password.  ``kwargs``: ``timeout``,
-        ``pool``."""
+        files (``tls`` overrides, e.g. ``build_tls(config).clients[name]``),
+        its ``basic-auth-user``/password and :func:`client_connections`
+        connections.  ``kwargs``: ``timeout``, ``connections``."""
         peer = config.peer(peer_name)
         if tls is None and peer.tls is not None:
             tls = PartnerTLS(peer.tls, peer.name, verify_identity=verify_identity)
+        kwargs.setdefault("connections", client_connections(config))
         return cls(reactor, peer.url, tls=tls, basic_auth=peer.authorization, **kwargs)
+
+    @property
+    def open_connections(self) -> int:
+        """Connections open now (idle or carrying a request)."""
+        return len(self._open)
 
     def send(self, command: Mapping[str, Any], *, timeout: Optional[float] = None) -> "Deferred[List[Any]]":
         """POST ``command`` (a map such as :func:`hooks.ha.commands.command`
         builds) and fire with the decoded JSON list answer, or fail with a
         :class:`PartnerError`."""
-        url = self.url.text
         if self._closed:
-            return defer.fail(PartnerConnectionError("client closed", url))
-        body = to_kea_bytes(dict(command))
-        headers = {
-            b"Host": [self.url.stripped_hostname.encode("utf-8")],
-            b"Content-Type": [b"application/json"],
-        }
-        if self._authorization:
-            headers[b"Authorization"] = [self._authorization.encode("latin-1")]
-        state = {"timed_out": False}
-        d = self._http.post(self._target, data=body, headers=headers, allow_redirects=False)
-        d.addCallback(self._read_answer, url)
-
-        def on_timeout(result: Any, timeout: float) -> Any:
-            state["timed_out"] = True
-            return result
-
+            return defer.fail(PartnerConnectionError("client closed", self.url.text))
+        body = to_kea_bytes(command)
+        exchange = _Exchange(self, _Request(b"%sContent-Length: %d\r\n\r\n%s"
+                                            % (self._head, len(body), body)))
         limit = self.timeout if timeout is None else timeout
         if limit:
-            d.addTimeout(limit, self.reactor, onTimeoutCancel=on_timeout)
-        d.addErrback(lambda f: _classify(f, url, state["timed_out"], self._closed))
-        d.addErrback(self._log_failure, url)
-        self._pending.add(d)
+            exchange.timer = self.reactor.callLater(limit, exchange.time_out)
+        self._pending.add(exchange)
+        self._queue.append(exchange)
+        self._dispatch()
+        return exchange.result
 
-        def forget(result: Any) -> Any:
-            self._pending.discard(d)
-            return result
+    # -- the pool --------------------------------------------------------------
 
-        d.addBoth(forget)
-        return d
+    def _dispatch(self) -> None:
+        """Give waiting requests to idle connections; open connections for
+        the rest while under the limit."""
+        queue = self._queue
+        while queue:
+            connection = self._take_idle()
+            if connection is None:
+                break
+            self._issue(connection, queue.popleft())
+        while (queue and len(queue) > self._connecting
+               and len(self._open) + self._connecting < self.max_connections):
+            self._connect()
 
-    def _read_answer(self, response: Any, url: str) -> "Deferred[List[Any]]":
-        d = response.content()
+    def _take_idle(self) -> Optional[_Connection]:
+        now = self.reactor.seconds()
+        while self._idle:
+            connection = self._idle.pop()
+            if not connection.usable or connection.state != "QUIESCENT":
+                continue
+            if now - connection.idle_since >= _CACHED_CONNECTION_TIMEOUT:
+                connection.discard()  # the partner may be closing it
+                continue
+            return connection
+        return None
+
+    def _issue(self, connection: _Connection, exchange: _Exchange) -> None:
+        exchange.connection = connection
+        d = connection.request(exchange.request)
+        d.addCallback(self._read_answer, self.url.text)
+        d.addBoth(exchange.finish)
+        # The connection is back in the idle list (or gone) by now: serve
+        # the next waiting request.
+        d.addBoth(lambda _: self._dispatch())
+
+    def _connect(self) -> None:
+        self._connecting += 1
+        self.connections_made += 1
+        d = self._endpoint().connect(_ConnectionFactory(self))
+        self._attempts.add(d)
+        d.addBoth(self._attempt_over, d)
+        d.addCallbacks(self._connected, self._connect_failed)
+
+    def _attempt_over(self, result: Any, attempt: Deferred) -> Any:
+        self._attempts.discard(attempt)
+        return result
+
+    def _endpoint(self) -> Any:
+        """Where connections come from (tests put an in-memory one here)."""
+        endpoint: Any = HostnameEndpoint(self.reactor, self._host, self._port,
+                                         timeout=self.timeout or REQUEST_TIMEOUT)
+        if self.tls is not None:
+            endpoint = wrapClientTLS(self.tls.creatorForNetloc(self._host.encode("utf-8"), self._port),
+                                     endpoint)
+        return endpoint
+
+    def _connected(self, connection: _Connection) -> None:
+        self._connecting -= 1
+        if self._closed:
+            connection.discard()
+            return
+        if not connection.usable:  # lost already: nothing to count
+            self._dispatch()
+            return
+        self._open.add(connection)
+        self._released(connection)
+        self._dispatch()
+
+    def _connect_failed(self, failure: Failure) -> None:
+        self._connecting -= 1
+        if self._closed:
+            return
+        if self._queue:
+            self._queue.popleft().finish(failure)
+        self._dispatch()
+
+    def _released(self, connection: _Connection) -> None:
+        """``connection`` is idle (just opened, or its answer is complete)."""
+        if not connection.usable or self._closed:
+            return
+        connection.idle_since = self.reactor.seconds()
+        self._idle.append(connection)
+        if self._reaper is None:
+            self._reaper = self.reactor.callLater(_CACHED_CONNECTION_TIMEOUT, self._reap)
+
+    def _reap(self) -> None:
+        """Close connections idle for 20 s; look again while some are idle."""
+        self._reaper = None
+        now = self.reactor.seconds()
+        keep = []
+        for connection in self._idle:
+            if now - connection.idle_since >= _CACHED_CONNECTION_TIMEOUT:
+                connection.usable = False
+                connection.transport.loseConnection()
+            elif connection.usable:
+                keep.append(connection)
+        self._idle = keep
+        if keep:
+            oldest = min(c.idle_since for c in keep)
+            self._reaper = self.reactor.callLater(
+                max(0.0, oldest + _CACHED_CONNECTION_TIMEOUT - now), self._reap)
+
+    def _lost(self, connection: _Connection) -> None:
+        self._open.discard(connection)
+        if connection in self._idle:
+            self._idle.remove(connection)
+        if not self._closed:
+            self._dispatch()
+
+    # -- answers ---------------------------------------------------------------
+
+    @staticmethod
+    def _read_answer(response: Any, url: str) -> "Deferred[List[Any]]":
+        d: Deferred = Deferred()
+        response.deliverBody(_Body(d))
 
         def decode(raw: bytes) -> List[Any]:
             parsed: Any = None
             error: Optional[str] = None
             try:
-                parsed = from_json(raw).to_python() if raw.strip() else None
+                parsed = decode_json(raw) if raw.strip() else None
             except KeaJSONError as e:
                 error = str(e)
             if response.code != 200:
@@ -665,12 +1000,40 @@ class PartnerClient:
         return failure
 
     def close(self) -> "Deferred[None]":
-        """Cancel requests in flight (they fail with
-        :class:`PartnerConnectionError`) and close pooled connections."""
+        """Fail waiting requests and those in flight with
+        :class:`PartnerConnectionError` ``client closed``, close every
+        connection; fires when they are closed."""
         self._closed = True
-        for d in list(self._pending):
-            d.cancel()
-        return self.pool.closeCachedConnections()
+        if self._reaper is not None and self._reaper.active():
+            self._reaper.cancel()
+        self._reaper = None
+        for exchange in list(self._pending):
+            exchange.result.cancel()
+        self._queue.clear()
+        for attempt in list(self._attempts):
+            attempt.cancel()
+        idle, self._idle = self._idle, []
+        waits = []
+        for connection in list(self._open):
+            waits.append(connection.closed)
+            if connection in idle and connection.usable:
+                connection.usable = False
+                connection.transport.loseConnection()  # TLS: close_notify first
+            else:
+                connection.discard()
+        return defer.gatherResults(waits).addCallback(lambda _: None)
+
+
+def client_connections(config: HAConfig) -> int:
+    """How many connections a client keeps to each partner: Kea's
+    ``HttpClient`` pool size - 1 without HA multi-threading, else
+    ``http-client-threads`` (call on :meth:`HAConfig.with_dhcp_threads`'s
+    result, where 0 has become the DHCP thread count), at least
+    :data:`DEFAULT_CONNECTIONS` since one reactor thread serves them all
+    (more requests in flight let the partner read several per turn)."""
+    if config.enable_multi_threading and config.http_client_threads:
+        return max(DEFAULT_CONNECTIONS, config.http_client_threads)
+    return DEFAULT_CONNECTIONS
 
 
 # --------------------------------------------------------------------------
@@ -686,6 +1049,11 @@ def execute_via(execute_command: Callable[..., "Deferred[Dict[str, Any]]"]) -> C
         return execute_command(command["command"])
 
     return execute
+
+
+#: The keys Kea's ``parseCommand`` accepts in a command map
+#: (:func:`kea_twisted.commands.parse_command` decides for any other map).
+_COMMAND_KEYS = frozenset(("command", "arguments", "service", "remote-address"))
 
 
 def _stock(status: int, text: str) -> bytes:
@@ -729,6 +1097,7 @@ class _HAChannel(http.HTTPChannel):
 
     def connectionMade(self) -> None:
         super().connectionMade()
+        _no_delay(self.transport)
         self.site.connections.add(self)
 
     def handshakeCompleted(self) -> None:
@@ -854,9 +1223,10 @@ class _HAResource(Resource):
     def render(self, request: server.Request) -> Any:
         if getattr(request.channel, "refused", False):
             return server.NOT_DONE_YET  # already answered 413, closing
-        address = _peer_address(request.transport)
-        http_log.debug("{msgid} received HTTP request from {address}",
-                       msgid="HTTP_CLIENT_REQUEST_RECEIVED", address=address, debuglevel=DBG_COMMAND)
+        if enabled(http_log, LogLevel.debug, DBG_COMMAND):  # one per lease update: skip the work
+            http_log.debug("{msgid} received HTTP request from {address}",
+                           msgid="HTTP_CLIENT_REQUEST_RECEIVED", address=_peer_address(request.transport),
+                           debuglevel=DBG_COMMAND)
         # Kea finalizes the request (method, headers, JSON body) before
         # anything else: these are 400s whatever the credentials.
         if request.method != b"POST":
@@ -867,33 +1237,39 @@ class _HAResource(Resource):
         if request.requestHeaders.getRawHeaders(b"content-length") is None:
             return self._bad_request(request, "no Content-Length")
         raw = request.content.read()
-        element = None
+        value: Any = None
         if raw:
             try:
-                element = from_json(raw)
+                value = decode_json(raw)
             except KeaJSONError as e:
                 return self._bad_request(request, f"invalid JSON body: {e}")
         if not self._authorized(request):
             return self._send(request, 401, _stock(401, "Unauthorized"),
                               [(b"www-authenticate", f'Basic realm="{self.realm}"'.encode("latin-1"))])
-        if element is None:
+        if not raw:
             return self._answer(request, {"result": 1, "text": "Command processing failed: NULL command parameter"})
         if self.allowed is not None:
-            value = element.to_python()
             name = value.get("command") if isinstance(value, dict) else None
             if isinstance(name, str) and name and name not in self.allowed:
                 http_log.debug("{msgid} rejecting command '{name}' from {address}",
                                msgid="COMMAND_HTTP_LISTENER_COMMAND_REJECTED", name=name,
-                               address=address, debuglevel=DBG_COMMAND)
+                               address=_peer_address(request.transport), debuglevel=DBG_COMMAND)
                 return self._send(request, 403, _stock(403, "Forbidden"))
-        try:
-            command = parse_command(element)
-        except CommandError as e:
-            return self._answer(request, {"result": 1, "text": f"Error during command processing: {e}"})
-        d = defer.maybeDeferred(self.execute, command.message)
+        if (isinstance(value, dict) and isinstance(value.get("command"), str)
+                and all(key in _COMMAND_KEYS for key in value)):
+            # What parse_command accepts, without building elements again
+            # (every lease update comes this way).
+            name, message = value["command"], value
+        else:
+            try:
+                command = parse_command(value)
+            except CommandError as e:
+                return self._answer(request, {"result": 1, "text": f"Error during command processing: {e}"})
+            name, message = command.name, command.message
+        d = defer.maybeDeferred(self.execute, message)
 
         def failed(failure: Failure) -> Dict[str, Any]:
-            http_log.failure("HA listener: command {name} failed", failure, name=command.name)
+            http_log.failure("HA listener: command {name} failed", failure, name=name)
             return {"result": 1, "text": f"Error during command processing: {failure.value}"}
 
         def finish(answer: Any) -> None:
@@ -920,7 +1296,14 @@ class _HASite(server.Site):
 
     def __init__(self, resource: Resource, reactor: Any, *, max_body: int,
                  idle_timeout: Optional[float], tls: bool):
-        super().__init__(resource, timeout=idle_timeout, reactor=reactor)
+        try:
+            # Twisted would parse every POST's Content-Type with the email
+            # package to look for a form (~0.2 ms a request); the resource
+            # checks the type itself.
+            super().__init__(resource, timeout=idle_timeout, reactor=reactor,
+                             parsePOSTFormSubmission=False)
+        except TypeError:  # Twisted before 24.10 has no such switch
+            super().__init__(resource, timeout=idle_timeout, reactor=reactor)
         self.max_body = max_body
         self.tls = tls
         self.connections: Set[_HAChannel] = set()
