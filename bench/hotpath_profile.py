@@ -82,6 +82,34 @@ def request(i: int, address: bytes) -> bytes:
                   sort_options=False)
 
 
+class Queries:
+    """The same bytes as :func:`discover` / :func:`request`, spliced from
+    one encoded template each (xid at 4, chaddr at 28, option 50's address
+    after the cookie and option 53): encoding a query per exchange cost
+    the bench ~8 % of the instructions it was measuring."""
+
+    _XID, _MAC = slice(4, 8), slice(28, 34)
+
+    def __init__(self):
+        self._discover = discover(0)
+        self._request = request(0, bytes(4))
+        # 236-byte header, 4-byte cookie, 53 (3 bytes), then 50's code and length.
+        self._addr = 240 + 3 + 2
+        assert self._request[self._addr - 2] == 50 and request(7, b"\x0a\x0a\x00\x0b") == \
+            self.request(7, b"\x0a\x0a\x00\x0b") and discover(7) == self.discover(7)
+
+    @staticmethod
+    def _splice(template: bytes, i: int) -> bytes:
+        return template[:4] + i.to_bytes(4, "big") + template[8:28] + mac(i) + template[34:]
+
+    def discover(self, i: int) -> bytes:
+        return self._splice(self._discover, i)
+
+    def request(self, i: int, address: bytes) -> bytes:
+        data = self._splice(self._request, i)
+        return data[:self._addr] + address + data[self._addr + 4:]
+
+
 class Transport:
     """Keeps the last datagram written (the edge's ``transport.write``)."""
 
@@ -128,13 +156,13 @@ def main() -> int:
     transport = Transport()
     protocol.transport = transport
     source = (str(RELAY), 67)
-    discovers = [discover(i) for i in range(n)]
+    queries = Queries()
 
     def run():
         for i in range(n):
-            protocol.datagramReceived(discovers[i], source)
+            protocol.datagramReceived(queries.discover(i), source)
             offer = transport.last
-            protocol.datagramReceived(request(i, offer[16:20]), source)
+            protocol.datagramReceived(queries.request(i, offer[16:20]), source)
             if i % 64 == 63:
                 clock.advance(0.01)
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Network
 from typing import Callable, Collection, Dict, List, Optional, Sequence, Tuple
 
+from kea_twisted.compat import DATACLASS_SLOTS
 from kea_twisted.reclaim import declined_recovered_deltas, reclaimed_deltas
 
 __all__ = [
@@ -114,8 +115,10 @@ class SubnetRuntime:
         return not self.client_class or self.client_class in classes
 
     def pool_for(self, address: int, classes: Optional[Collection[str]] = None) -> Optional[PoolRuntime]:
+        # in_range and supports, inline: this runs for every reply.
         for pool in self.pools:
-            if pool.in_range(address) and (classes is None or pool.supports(classes)):
+            if pool.first <= address <= pool.last and (
+                    classes is None or not pool.client_class or pool.client_class in classes):
                 return pool
         return None
 
@@ -123,7 +126,7 @@ class SubnetRuntime:
         return self.pool_for(address, classes) is not None
 
     def pool_capacity(self, classes: Collection[str]) -> int:
-        return sum(p.capacity for p in self.pools if p.supports(classes))
+        return sum([p.last - p.first + 1 for p in self.pools if not p.client_class or p.client_class in classes])
 
     def next_subnet(self, first: "SubnetRuntime", classes: Optional[Collection[str]] = None):
         """Kea's ``Subnet4::getNextSubnet``: the next subnet of the shared
@@ -198,7 +201,8 @@ class AllocationContext:
     unknown_requested_addr: bool = False
 
 
-@dataclass(frozen=True)
+# Slotted, not frozen (one per query): a value all the same.
+@dataclass(unsafe_hash=True, **DATACLASS_SLOTS)
 class AllocationResult:
     lease: object  # Lease4 or None
     subnet: SubnetRuntime
@@ -229,6 +233,8 @@ class AllocationEngine:
         self._reserved = reserved_by_address
         self._lease = lease_factory
         self._order = 0
+        # subnet id -> the names _assigned counts (formatted once).
+        self._assigned_names: Dict[int, Tuple[str, str, str]] = {}
         #: ``(name, delta)`` sink for Kea's allocation statistics
         #: (``StatsMgr.add_value``); None keeps none.
         self.on_stat: Optional[Callable[[str, int], None]] = None
@@ -239,10 +245,17 @@ class AllocationEngine:
 
     def _assigned(self, subnet_id: int) -> None:
         """A lease (re)assigned for real: Kea's three counters."""
-        if self.on_stat is not None:
-            self.on_stat(f"subnet[{subnet_id}].assigned-addresses", 1)
-            self.on_stat(f"subnet[{subnet_id}].cumulative-assigned-addresses", 1)
-            self.on_stat("cumulative-assigned-addresses", 1)
+        on_stat = self.on_stat
+        if on_stat is not None:
+            names = self._assigned_names.get(subnet_id)
+            if names is None:
+                names = self._assigned_names[subnet_id] = (
+                    f"subnet[{subnet_id}].assigned-addresses",
+                    f"subnet[{subnet_id}].cumulative-assigned-addresses",
+                    "cumulative-assigned-addresses",
+                )
+            for name in names:
+                on_stat(name, 1)
 
     def _reclaimed_on_reuse(self, lease) -> None:
         """Kea reclaims an expired lease it is about to reuse or renew
@@ -272,44 +285,50 @@ class AllocationEngine:
         return address
 
     def pick_address(self, subnet: SubnetRuntime, classes: Collection[str]) -> int:
-        """Kea 2.2's ``IterativeAllocator::pickAddressInternal``."""
+        """Kea 2.2's ``IterativeAllocator::pickAddressInternal``.
+
+        (``PoolRuntime.supports``/``in_range``/``set_last`` are written out
+        inline: every DISCOVER of a new client comes here.)"""
         pools = subnet.pools
+        count = len(pools)
         last = subnet.last_allocated
         first_index = None
-        index = len(pools)
+        index = count
         for i, pool in enumerate(pools):
-            if not pool.supports(classes):
+            guard = pool.client_class
+            if guard and guard not in classes:
                 continue
             if first_index is None:
                 first_index = i
-            if pool.in_range(last):
+            if pool.first <= last <= pool.last:
                 index = i
                 break
         if first_index is None:
             raise LookupError("No allowed pools defined in selected subnet")
-        if index == len(pools):
+        if index == count:
             index = first_index
         retrying = False
         while True:
             if retrying:
-                while index < len(pools) and not pools[index].supports(classes):
+                while index < count and pools[index].client_class and pools[index].client_class not in classes:
                     index += 1
-                if index == len(pools):
+                if index == count:
                     break
             pool = pools[index]
             last = pool.last_allocated
             valid = pool.valid
             if not valid and last == pool.first:
-                pool.set_last(last)
+                pool.valid = True
                 return self._touch(subnet, last)
-            if valid and not pool.in_range(last):
+            if valid and not pool.first <= last <= pool.last:
+                # Kea's cursor outside its pool: restarted (and so valid
+                # again), but this round moves on to the next pool.
                 valid = False
-                pool.valid = False
-                pool.set_last(pool.first)
+                pool.last_allocated, pool.valid = pool.first, True
             if valid:
                 candidate = last + 1
-                if pool.in_range(candidate):
-                    pool.set_last(candidate)
+                if candidate <= pool.last:
+                    pool.last_allocated = candidate
                     return self._touch(subnet, candidate)
                 pool.valid = False
             index += 1
@@ -379,6 +398,8 @@ class AllocationEngine:
         """Reserved for another client in the current subnet (Kea's
         ``addressReserved``: only subnet reservations, and with
         reservations-out-of-pool only addresses outside the pools)."""
+        if not self._reserved:
+            return False  # no reservation by address at all
         subnet = ctx.subnet
         if not subnet.reservations_in_subnet:
             return False

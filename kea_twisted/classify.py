@@ -264,7 +264,8 @@ class Classifier:
     def start(self, query) -> PacketClasses:
         """The classes before pass 1: ``ALL``, the classes hook libraries
         gave the packet (``query.classes``), ``VENDOR_CLASS_<60>``."""
-        classes = PacketClasses(("ALL",))
+        classes = PacketClasses()
+        classes.append("ALL")
         for name in getattr(query, "classes", ()) or ():
             classes.add(name)
         vendor = query.options.get(60)
@@ -282,6 +283,8 @@ class Classifier:
 
     def pass1(self, query, classes: List[str]) -> List[str]:
         """Pass 1 on ``classes`` (updated in place and returned)."""
+        if not self._pass1:
+            return classes  # no packet view to build for no test
         return self._run(self.view(query, classes), classes, self._pass1)
 
     def unpack_deferred(self, query, classes: PacketClasses) -> PacketClasses:
@@ -289,7 +292,7 @@ class Classifier:
         query are typed, by the first of its classes (in order) that defines
         the code, else by the server's definitions.  Returns ``classes``."""
         chosen: Dict[int, OptionDefinition] = {}
-        if self._class_defs:
+        if self._class_defs and not DEFERRED_CODES.isdisjoint(query.options):
             for code in query.options:
                 if code not in DEFERRED_CODES:
                     continue
@@ -314,6 +317,8 @@ class Classifier:
 
     def pass2(self, query, classes: List[str]) -> List[str]:
         """Pass 2 (KNOWN/UNKNOWN-dependent classes) on ``classes``."""
+        if not self._pass2:
+            return classes
         return self._run(self.view(query, classes), classes, self._pass2)
 
     def required(self, query, classes: List[str], names: Sequence[str]) -> List[str]:

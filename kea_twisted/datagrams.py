@@ -63,7 +63,8 @@ class Arrival:
     remote_mac: Optional[bytes] = None
 
 
-@dataclass(frozen=True)
+# Slotted, not frozen, as Arrival (one per reply): a value all the same.
+@dataclass(unsafe_hash=True, **DATACLASS_SLOTS)
 class Reply:
     """A reply to send.
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Optional
 
+from kea_twisted.compat import DATACLASS_SLOTS
+
 __all__ = ["Route", "route_reply", "DHCPNAK", "DHCPINFORM", "BROADCAST_FLAG"]
 
 ZERO = IPv4Address(0)
@@ -25,7 +27,9 @@ DHCP4_SERVER_PORT = 67
 DHCP4_CLIENT_PORT = 68
 
 
-@dataclass(frozen=True)
+# Slotted, not frozen (one per reply: a frozen dataclass sets each field
+# through object.__setattr__); a value all the same, never changed.
+@dataclass(unsafe_hash=True, **DATACLASS_SLOTS)
 class Route:
     """Destination and source of one reply.
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from socket import inet_ntoa
 from ipaddress import IPv4Address
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -35,7 +36,7 @@ from kea_twisted.datagrams import Arrival, Drop, IPacketHandler, Reply
 from kea_twisted.hooks import DEFAULT_PARKED_PACKET_LIMIT, NextStep, ParkingLotFull
 from kea_twisted.logs import kea_logger
 from kea_twisted.options import parse_suboptions as _parse_suboptions
-from kea_twisted.packet import HEADER_LEN, MalformedPacket, Packet4, decode, encode
+from kea_twisted.packet import HEADER_LEN, UNSPECIFIED, MalformedPacket, Packet4, decode, encode
 from kea_twisted.selection import selector_for
 
 __all__ = ["Dhcp4Engine", "DHCPDISCOVER", "DHCPOFFER", "DHCPREQUEST", "DHCPDECLINE",
@@ -52,7 +53,7 @@ _RECEIVED_STAT = {1: "pkt4-discover-received", 2: "pkt4-offer-received",
                   7: "pkt4-release-received", 8: "pkt4-inform-received"}
 _SENT_STAT = {2: "pkt4-offer-sent", 5: "pkt4-ack-sent", 6: "pkt4-nak-sent"}
 
-ZERO = IPv4Address(0)
+ZERO = UNSPECIFIED
 _SKIP, _DROP, _PARK = NextStep.SKIP, NextStep.DROP, NextStep.PARK
 
 packet_log = kea_logger("packets")
@@ -131,7 +132,7 @@ def _label(query: Packet4) -> str:
     """Kea's packet label: ``[hwtype=1 aa:bb:..], cid=[..], tid=0x..``."""
     cid = query.options.get(61)
     cid_text = cid.hex(":") if cid else "no info"
-    return f"[hwtype={query.htype} {query.hwaddr_text}], cid=[{cid_text}], tid={query.xid:#x}"
+    return "[hwtype=%d %s], cid=[%s], tid=0x%x" % (query.htype, query.hwaddr.hex(":"), cid_text, query.xid)
 
 
 class _Label:
@@ -149,6 +150,23 @@ class _Label:
 
     def __format__(self, spec: str) -> str:
         return format(_label(self.query), spec)
+
+
+class _AddressText:
+    """An address in a log line, written with ``inet_ntoa`` (a C call)
+    only when the line is: ``str(IPv4Address)`` is pure Python and costs
+    four times as much, on the one line logged per lease at INFO."""
+
+    __slots__ = ("address",)
+
+    def __init__(self, address: IPv4Address):
+        self.address = address
+
+    def __str__(self) -> str:
+        return inet_ntoa(self.address.packed)
+
+    def __format__(self, spec: str) -> str:
+        return format(inet_ntoa(self.address.packed), spec)
 
 
 def _no_stat(name: str, value: int = 1) -> None:
@@ -182,6 +200,7 @@ class Dhcp4Engine:
         self._stat: Callable[..., None] = stats.add_value if stats is not None else _no_stat
         if stats is not None:
             runtime.allocator.on_stat = self._stat
+        self._server_id_cache = (None, b"")
 
     # -- entry point -----------------------------------------------------
 
@@ -442,11 +461,11 @@ class Dhcp4Engine:
         rt = self.runtime
         # Kea cannot pack a hardware address longer than chaddr: for hlen
         # 17-20 the reply's chaddr is all zeros (conformance malformed-hlen17).
-        reply = Packet4(
-            op=2, htype=query.htype, hlen=min(query.hlen, 16), hops=query.hops, xid=query.xid,
-            secs=0, flags=query.flags, giaddr=query.giaddr,
-            chaddr=query.chaddr if query.hlen <= 16 else b"",
-        )
+        # Positional (op, htype, hlen, hops, xid, secs, flags, ciaddr,
+        # yiaddr, siaddr, giaddr, chaddr): one per reply, and keyword
+        # matching costs as much again as building the packet.
+        reply = Packet4(2, query.htype, min(query.hlen, 16), query.hops, query.xid, 0, query.flags,
+                        ZERO, ZERO, ZERO, query.giaddr, query.chaddr if query.hlen <= 16 else b"")
         options: Dict[int, bytes] = {53: bytes([mtype])}
         cid = query.options.get(61)
         if cid is not None and rt.echo_client_id:
@@ -467,7 +486,7 @@ class Dhcp4Engine:
         rt = self.runtime
         mtype = reply.options[53][0]
         if 54 not in reply.options:
-            reply.options[54] = arrival.local_addr.packed
+            reply.options[54] = self._server_id(arrival.local_addr)
         relay_port = None
         rai = query.relay_suboptions() if 82 in query.options else {}
         port_opt = rai.get(19)
@@ -485,16 +504,25 @@ class Dhcp4Engine:
         reply.flags = route.flags
         return route
 
+    def _server_id(self, local_addr: IPv4Address) -> bytes:
+        """Option 54 from the receiving socket's address, which is one
+        object per socket: its bytes are remembered for the next query."""
+        cached = self._server_id_cache
+        if cached[0] is not local_addr:
+            cached = self._server_id_cache = (local_addr, local_addr.packed)
+        return cached[1]
+
     def _sent(self, query: Packet4, reply: Packet4, route, arrival: Arrival) -> Reply:
         mtype = reply.options[53][0]
         self._stat("pkt4-sent")
         stat = _SENT_STAT.get(mtype)
         if stat:
             self._stat(stat)
-        packet_log.debug("{msgid} {label}: trying to send packet {type} (type {mtype}) from {src}:{sport} to {dst}:{dport} on interface {iface}",
-                         msgid="DHCP4_PACKET_SEND", label=_Label(query), type=_TYPE_NAMES.get(mtype, mtype),
-                         mtype=mtype, src=route.source_addr, sport=route.source_port, dst=route.dest_addr,
-                         dport=route.dest_port, iface=arrival.iface, debuglevel=40)
+        if packet_log.debug_level >= 40:
+            packet_log.debug("{msgid} {label}: trying to send packet {type} (type {mtype}) from {src}:{sport} to {dst}:{dport} on interface {iface}",
+                             msgid="DHCP4_PACKET_SEND", label=_Label(query), type=_TYPE_NAMES.get(mtype, mtype),
+                             mtype=mtype, src=route.source_addr, sport=route.source_port, dst=route.dest_addr,
+                             dport=route.dest_port, iface=arrival.iface, debuglevel=40)
         return Reply(data=reply.raw, dest_addr=route.dest_addr, dest_port=route.dest_port,
                      iface=arrival.iface, source_addr=route.source_addr)
 
@@ -580,7 +608,7 @@ class Dhcp4Engine:
             return self._nak(query, subnet)
         lease = self._fill_lease_reply(query, reply, result, classes, host, names, ctx)
         lease_log.info("{msgid} {label}: lease {addr} has been allocated for {lft} seconds",
-                       msgid="DHCP4_LEASE_ALLOC", label=_Label(query), addr=result.lease.address,
+                       msgid="DHCP4_LEASE_ALLOC", label=_Label(query), addr=_AddressText(result.lease.address),
                        lft=result.lease.valid_lifetime)
         # leases4_committed: the new lease unless reused from the cache (not
         # committed), the old one when the client moved (dhcp4_srv.cc).
@@ -662,7 +690,7 @@ class Dhcp4Engine:
             lease = replace(lease, hostname=final.lease_hostname, fqdn_fwd=final.fqdn_fwd,
                             fqdn_rev=final.fqdn_rev)
             rt.store.update_lease(lease)
-        for code, payload in final.reply_options.items():
+        for code, payload in final.name.options():
             reply.options[code] = payload
         # A lease reused from the cache goes out with its remaining lifetime.
         valid = result.reusable_valid_lifetime or lease.valid_lifetime

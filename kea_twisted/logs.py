@@ -29,8 +29,10 @@ import re
 import sys
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any, Callable, Dict, IO, List, Optional, Sequence, Tuple
 
 from twisted.logger import ILogObserver, LogLevel, Logger, formatEvent
@@ -88,20 +90,64 @@ _LEVEL_TO_SEVERITY = {
 }
 
 
+# Kea's highest debug level: with no gate every event is published.
+_MAX_DEBUGLEVEL = 99
+_LEVELS = frozenset(LogLevel.iterconstants())
+
+# Every KeaLogger, so a new gate or a reconfigured one can update what
+# each of them writes (:meth:`KeaLogger._refresh`).
+_loggers: "weakref.WeakSet[KeaLogger]" = weakref.WeakSet()
+
+
 class KeaLogger(Logger):
-    """A Twisted ``Logger`` that asks the process's Kea log observer (once
-    one is installed with :func:`gate_emission`) whether an event would be
-    written before building and publishing it: a debug line that the
-    configuration turns off then costs a dictionary lookup, not an event
-    passed through the publisher and discarded by the observer.  Failures
-    are always emitted."""
+    """A Twisted ``Logger`` that knows, from the process's Kea log observer
+    (once one is installed with :func:`gate_emission`), which events would
+    be written, and skips the others before building and publishing them:
+    a debug line that the configuration turns off then costs an attribute
+    test, not an event passed through the publisher and discarded by the
+    observer.  Failures are always emitted.
+
+    :ivar debug_level: the highest debug level written (-1: no debug
+        line is); per-packet call sites test it before computing the
+        fields of a debug line (``if log.debug_level >= 40: log.debug(…)``).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.debug_level = _MAX_DEBUGLEVEL
+        self._written = _LEVELS
+        self._refresh()
+        _loggers.add(self)
+
+    def _refresh(self) -> None:
+        """What the gate writes for this logger (everything without one)."""
+        gate = _gate
+        if gate is None:
+            self.debug_level, self._written = _MAX_DEBUGLEVEL, _LEVELS
+            return
+        written = frozenset(level for level in _LEVELS if gate.wants(self.namespace, level, 0))
+        debug = -1
+        if LogLevel.debug in written:
+            debug = _MAX_DEBUGLEVEL
+            while debug >= 0 and not gate.wants(self.namespace, LogLevel.debug, debug):
+                debug -= 1
+        self.debug_level, self._written = debug, written
 
     def emit(self, level: LogLevel, format: Optional[str] = None, **kwargs: object) -> None:
-        gate = _gate
-        if (gate is not None and "log_failure" not in kwargs
-                and not gate.wants(self.namespace, level, kwargs.get("debuglevel", 0))):  # type: ignore[arg-type]
+        if _gate is None or "log_failure" in kwargs or "log_trace" in kwargs or level not in _LEVELS:
+            Logger.emit(self, level, format, **kwargs)
             return
-        Logger.emit(self, level, format, **kwargs)
+        if level not in self._written:
+            return
+        if level is LogLevel.debug and kwargs.get("debuglevel", 0) > self.debug_level:  # type: ignore[operator]
+            return
+        # Logger.emit's event, built here: Logger.emit checks the level
+        # against LogLevel.iterconstants(), which sorts the constants on
+        # every call (a tenth of a logged line's cost).
+        event = kwargs
+        event.update(log_logger=self, log_level=level, log_namespace=self.namespace,
+                     log_source=self.source, log_format=format, log_time=time.time())
+        self.observer(event)
 
 
 def kea_logger(name: str) -> KeaLogger:
@@ -126,11 +172,21 @@ def gate_emission(observer: Optional["KeaLogObserver"]) -> None:
     would miss what the gate holds back."""
     global _gate
     _gate = observer
+    _refresh_loggers()
+
+
+def _refresh_loggers() -> None:
+    for logger in list(_loggers):
+        logger._refresh()
 
 
 def enabled(logger: Logger, level: LogLevel, debuglevel: int = 0) -> bool:
     """Whether ``logger`` would write an event of ``level`` (and debug
     level) now; for call sites whose arguments are costly to compute."""
+    if isinstance(logger, KeaLogger):
+        if level is LogLevel.debug:
+            return debuglevel <= logger.debug_level
+        return level in logger._written
     gate = _gate
     return gate is None or gate.wants(logger.namespace, level, debuglevel)
 
@@ -183,71 +239,83 @@ class _Clock:
     """``%D{fmt}``/``%d{fmt}``: strftime once per second (a log line per
     lease is the common case at INFO), the milliseconds added per line."""
 
-    __slots__ = ("parts", "local", "second", "texts")
+    __slots__ = ("parts", "local", "second", "texts", "prefix", "suffix")
 
     def __init__(self, fmt: str, local: bool):
         self.parts = fmt.split("%q")
         self.local = local
         self.second: Optional[int] = None
         self.texts: List[str] = []
+        # The usual format has one %q: the text around it, per second.
+        self.prefix = self.suffix = ""
 
     def __call__(self, when: float) -> str:
         second = int(when // 1)
         if second != self.second:
             tm = time.localtime(when) if self.local else time.gmtime(when)
             self.texts = [time.strftime(part, tm) if part else "" for part in self.parts]
+            if len(self.texts) == 2:
+                self.prefix, self.suffix = self.texts
             self.second = second
-        if len(self.texts) == 1:
-            return self.texts[0]
-        return f"{int((when % 1) * 1000):03d}".join(self.texts)
+        texts = self.texts
+        if len(texts) == 1:
+            return texts[0]
+        if len(texts) == 2:
+            return "%s%03d%s" % (self.prefix, int((when % 1) * 1000), self.suffix)
+        return f"{int((when % 1) * 1000):03d}".join(texts)
 
 
 @lru_cache(maxsize=64)
 def compile_pattern(pattern: str) -> Callable[[float, str, str, str, int, int], str]:
     """A pattern turned once into a function ``(when, severity, logger,
     message, pid, thread) -> line`` (what :func:`format_pattern` renders)."""
-    pieces: List[Any] = []  # str (literal) or (field, width, left) / (clock, width, left)
+    # The pattern becomes one %-format template over the fields in
+    # pattern order (literal "%" doubled, a width as "%-5s" or "%5s"), and
+    # a line is one itemgetter and one % operation, not a loop over the
+    # pieces.  Fields: 0 severity, 1 pid, 2 logger, 3 message, 4 thread,
+    # 5… the clocks.
+    template: List[str] = []
+    order: List[int] = []
+    clocks: List[_Clock] = []
+
+    def literal(text: str) -> None:
+        template.append(text.replace("%", "%%"))
+
     pos = 0
     for match in _PATTERN_TOKEN.finditer(pattern):
         if match.start() > pos:
-            pieces.append(pattern[pos:match.start()])
+            literal(pattern[pos:match.start()])
         pos = match.end()
         left, width, conv, arg = match.groups()
-        if conv == "%":
-            field_: Any = "%"
-        elif conv in "Dd":
-            field_ = _Clock((arg or "{%Y-%m-%d %H:%M:%S,%q}")[1:-1], conv == "D")
+        if conv in "Dd":
+            order.append(5 + len(clocks))
+            clocks.append(_Clock((arg or "{%Y-%m-%d %H:%M:%S,%q}")[1:-1], conv == "D"))
         elif conv in "picmt":
-            field_ = "picmt".index(conv)
-        elif conv == "n":
-            field_ = "\n"
-        else:
-            pieces.append(match.group(0))
+            order.append("picmt".index(conv))
+        elif conv in "%n":
+            text = "%" if conv == "%" else "\n"
+            literal(text.ljust(int(width)) if width and left else text.rjust(int(width or 0)))
             continue
-        if isinstance(field_, str) and not width:
-            pieces.append(field_)
         else:
-            pieces.append((field_, int(width) if width else 0, bool(left)))
+            literal(match.group(0))
+            continue
+        template.append("%" + ("-" if left and width else "") + (width or "") + "s")
     if pos < len(pattern):
-        pieces.append(pattern[pos:])
+        literal(pattern[pos:])
+    fmt = "".join(template)
+    pick = itemgetter(*order) if len(order) > 1 else (lambda values: tuple(values[i] for i in order))
 
-    def render(when: float, severity: str, logger: str, message: str, pid: int, thread: int) -> str:
-        out = []
-        for piece in pieces:
-            if piece.__class__ is str:
-                out.append(piece)
-                continue
-            field_, width, left = piece
-            if field_.__class__ is int:
-                text = (severity, str(pid), logger, message, str(thread))[field_]
-            elif field_.__class__ is str:
-                text = field_
-            else:
-                text = field_(when)
-            if width:
-                text = text.ljust(width) if left else text.rjust(width)
-            out.append(text)
-        return "".join(out)
+    if len(clocks) == 1:
+        clock = clocks[0]
+
+        def render(when: float, severity: str, logger: str, message: str, pid: int, thread: int) -> str:
+            return fmt % pick((severity, pid, logger, message, thread, clock(when)))
+    else:
+        def render(when: float, severity: str, logger: str, message: str, pid: int, thread: int) -> str:
+            values: Tuple[Any, ...] = (severity, pid, logger, message, thread)
+            for clock_ in clocks:
+                values += (clock_(when),)
+            return fmt % pick(values)
 
     return render
 
@@ -269,9 +337,18 @@ class _Sink:
             self.pattern = spec.pattern or DEFAULT_SYSLOG_PATTERN
         else:
             self._opener = opener
-            self._file = opener(out, "a")
+            self._open()
             self.pattern = spec.pattern or DEFAULT_FILE_PATTERN
         self.render = compile_pattern(self.pattern)
+
+    def _open(self) -> None:
+        self._file = self._opener(self.spec.output, "a")
+        # The size rotation is judged by: counted per line, so a line costs
+        # no tell() (a seek system call); read once here.
+        try:
+            self._size = self._file.tell()
+        except (OSError, ValueError):
+            self._size = 0
 
     def write(self, line: str, severity: str) -> None:
         if self._stream is not None:
@@ -282,18 +359,25 @@ class _Sink:
             self._file.write(line)
             if self.spec.flush:
                 self._file.flush()
-            self._maybe_rotate()
+            self._size += len(line) if line.isascii() else len(line.encode(self._encoding()))
+            if self.spec.maxsize and self._size >= self.spec.maxsize:
+                self._maybe_rotate()
         elif self._syslog_facility is not None:
             _write_syslog(self._syslog_facility, severity, line)
 
+    def _encoding(self) -> str:
+        return getattr(self._file, "encoding", None) or "utf-8"
+
     def _maybe_rotate(self) -> None:
         # log4cplus RollingFileAppender: past maxsize, file -> file.1 -> … ->
-        # file.<maxver>; Kea treats maxsize 0 as "never rotate".
+        # file.<maxver>; Kea treats maxsize 0 as "never rotate".  The file's
+        # own size decides (as log4cplus's tellp), read once the lines
+        # counted here reach maxsize.
         spec = self.spec
         if not spec.maxsize or self._file is None:
             return
         try:
-            size = self._file.tell()
+            size = self._size = self._file.tell()
         except (OSError, ValueError):
             return
         if size < spec.maxsize:
@@ -305,7 +389,7 @@ class _Sink:
             if os.path.exists(older):
                 os.replace(older, f"{path}.{index + 1}")
         os.replace(path, f"{path}.1")
-        self._file = self._opener(path, "a")
+        self._open()
 
     def close(self) -> None:
         if self._file is not None:
@@ -345,11 +429,14 @@ class KeaLogObserver:
         self._streams = streams or {"stdout": sys.stdout, "stderr": sys.stderr}
         self._opener = opener
         self._pid = os.getpid() if pid is None else pid
+        self._pid_text = str(self._pid)
+        self._thread: Tuple[Optional[int], str] = (None, "")
         self._specs: Optional[Dict[str, LoggerSpec]] = None
         self._sinks: Dict[str, List[_Sink]] = {}
         self._buffer: List[dict] = []
         self._buffer_limit = buffer_limit
         self._limits_cache: Dict[str, Tuple[str, int, int]] = {}
+        self._routes: Dict[Any, Tuple[str, int, int, Sequence[_Sink]]] = {}
 
     def configure(self, loggers: Sequence[LoggerSpec]) -> None:
         """Apply a (new) ``loggers`` list and flush buffered events.
@@ -364,6 +451,7 @@ class KeaLogObserver:
         specs.setdefault(ROOT_LOGGER, LoggerSpec(ROOT_LOGGER))
         self._specs = specs
         self._limits_cache = {}
+        self._routes = {}
         self._sinks = {
             name: [_Sink(out, self._streams, self._opener) for out in spec.output_options]
             for name, spec in specs.items()
@@ -371,12 +459,15 @@ class KeaLogObserver:
         buffered, self._buffer = self._buffer, []
         for event in buffered:
             self(event)
+        if _gate is self:
+            _refresh_loggers()
 
     def close(self) -> None:
         for sinks in self._sinks.values():
             for sink in sinks:
                 sink.close()
         self._sinks = {}
+        self._routes = {}
 
     def _spec_for(self, name: str) -> Tuple[str, LoggerSpec]:
         """The most specific configured logger for ``name`` (Kea's child
@@ -415,15 +506,24 @@ class KeaLogObserver:
             return False
         return severity != "DEBUG" or debuglevel <= max_debug
 
+    def _route(self, namespace: str) -> Tuple[str, int, int, Sequence[_Sink]]:
+        """``(logger name shown, lowest severity rank, debug level, sinks)``
+        for events of ``namespace`` as published, once per configuration."""
+        route = self._routes.get(namespace)
+        if route is None:
+            shown = namespace or ROOT_LOGGER
+            if shown != ROOT_LOGGER and not shown.startswith(ROOT_LOGGER + "."):
+                shown = ROOT_LOGGER
+            configured, lowest, max_debug = self._limits(shown)
+            route = self._routes[namespace] = (shown, lowest, max_debug, self._sinks.get(configured, ()))
+        return route
+
     def __call__(self, event: dict) -> None:
         if self._specs is None:
             if len(self._buffer) < self._buffer_limit:
                 self._buffer.append(event)
             return
-        namespace = event.get("log_namespace") or ROOT_LOGGER
-        if namespace != ROOT_LOGGER and not namespace.startswith(ROOT_LOGGER + "."):
-            namespace = ROOT_LOGGER
-        configured, lowest, max_debug = self._limits(namespace)
+        namespace, lowest, max_debug, sinks = self._route(event.get("log_namespace"))
         severity = _LEVEL_TO_SEVERITY.get(event.get("log_level"), "INFO")
         failure = event.get("log_failure")
         if failure is not None and severity == "INFO":
@@ -439,9 +539,14 @@ class KeaLogObserver:
         if failure is not None:
             message = f"{message}\n{failure.getTraceback()}"
         when = event.get("log_time") or time.time()
-        thread = threading.get_ident()
-        for sink in self._sinks.get(configured, ()):
-            sink.write(sink.render(when, severity, namespace, message, self._pid, thread), severity)
+        # The pattern shows ids as text: converted once, not per line.
+        # (one tuple: threads may log at once).
+        thread = self._thread
+        if thread[0] != threading.get_ident():
+            thread = self._thread = (threading.get_ident(), str(threading.get_ident()))
+        for sink in sinks:
+            sink.write(sink.render(when, severity, namespace, message, self._pid_text,  # type: ignore[arg-type]
+                                   thread[1]), severity)  # type: ignore[arg-type]
 
 
 def _format(event: dict) -> str:

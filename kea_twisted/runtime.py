@@ -22,8 +22,9 @@ from kea_twisted.allocation import (
     GLOBAL_SUBNET_ID, AllocationEngine, NetworkRuntime, PoolRuntime, ReservationView, SubnetRuntime,
 )
 from kea_twisted.classify import ClassLogging, Classifier, PacketClasses
-from kea_twisted.hostnames import DdnsParams, post_allocate_name, process_client_name
+from kea_twisted.hostnames import ClientName, DdnsParams, post_allocate_name, process_client_name
 from kea_twisted.reply_options import ConfiguredOption, select_options, vendor_options
+from kea_twisted.packet import UNSPECIFIED
 from kea_twisted.selection import SubnetSelector
 
 __all__ = ["Dhcp4Runtime", "NameDecision"]
@@ -33,6 +34,10 @@ ZERO = IPv4Address(0)
 # The option source of a level that configures none: one shared read-only
 # mapping, so a query does not build a fresh ``{}`` per level.
 NO_OPTIONS: Mapping[int, ConfiguredOption] = MappingProxyType({})
+
+# Bound of the per-configuration memo of option selections (a handful of
+# parameter request lists times the class combinations that carry options).
+_SELECTED_LIMIT = 4096
 
 
 def _compile_options(option_data: Iterable) -> Dict[int, ConfiguredOption]:
@@ -133,7 +138,7 @@ class Dhcp4Runtime:
         self.echo_client_id = config.echo_client_id
         self.use_routing = config.interfaces_config.outbound_interface == "use-routing"
         self.decline_probation_period = config.decline_probation_period
-        self.socket_addresses: Set[IPv4Address] = set(socket_addresses)
+        self.set_socket_addresses(socket_addresses)
         self.definitions = config.option_definitions
         self.host_identifier_types = tuple(config.host_reservation_identifiers)
 
@@ -202,6 +207,42 @@ class Dhcp4Runtime:
 
         self.allocator = AllocationEngine(store, reserved_by_address, lease_factory)
 
+        # What does not depend on the packet, once per configuration.
+        self._classes_with_options = frozenset(name for name, options in self.class_options.items() if options)
+        self._ddns: Dict[int, DdnsParams] = {}
+        # A query with no option 81/12 and no reserved name, in a subnet
+        # that makes up no name for it: nothing to decide (most queries).
+        self._no_names: Dict[int, NameDecision] = {}
+        self._valid_triplets: Dict[int, lifetimes.Triplet] = {}
+        self._fixed: Dict[int, Tuple[IPv4Address, bytes, bytes]] = {}
+        for model in config.subnets:
+            subnet = self.subnets[model.id]
+            params = self._ddns[model.id] = self.ddns_params(subnet)
+            if not params.supplies_missing_name:
+                self._no_names[model.id] = NameDecision(ClientName(), params)
+            self._valid_triplets[model.id] = lifetimes.Triplet(
+                model.min_valid_lifetime, model.valid_lifetime, model.max_valid_lifetime)
+            next_server = model.next_server
+            if next_server is not None and not int(next_server):
+                next_server = UNSPECIFIED  # the codec's own 0.0.0.0: packed without a call
+            self._fixed[model.id] = (next_server, _sname(model.server_hostname), _file(model.boot_file_name))
+        self._class_triplets: Dict[str, lifetimes.Triplet] = {}
+        for cls in config.client_classes:
+            if cls.valid_lifetime is not None:
+                default = cls.valid_lifetime
+                self._class_triplets[cls.name] = lifetimes.Triplet(
+                    cls.min_valid_lifetime if cls.min_valid_lifetime is not None else default, default,
+                    cls.max_valid_lifetime if cls.max_valid_lifetime is not None else default)
+        # Classes that set siaddr, sname or file (§10.6).
+        self._fixed_classes = frozenset(
+            c.name for c in config.client_classes
+            if (c.next_server is not None and int(c.next_server)) or c.server_hostname or c.boot_file_name)
+        # (subnet id, id(pool model)) -> require-client-classes names.
+        self._required: Dict[Tuple[int, int], Tuple[str, ...]] = {}
+        # (host, pool, subnet, classes with options, PRL, codes present)
+        # -> the configured options to add (see add_configured_options).
+        self._selected: Dict[tuple, Dict[int, bytes]] = {}
+
     # -- classification --------------------------------------------------
 
     def classify_pass1(self, query) -> PacketClasses:
@@ -269,13 +310,18 @@ class Dhcp4Runtime:
         return classes
 
     def required_classes(self, query, classes: List[str], subnet, pool) -> List[str]:
-        names: List[str] = []
         model = subnet.model
-        network = self.network_models.get(model.shared_network) if model.shared_network else None
-        for source in (network, model, pool):
-            for name in getattr(source, "require_client_classes", ()) or ():
-                if name not in names:
-                    names.append(name)
+        key = (model.id, id(pool))
+        names = self._required.get(key)
+        if names is None:
+            found: List[str] = []
+            network = self.network_models.get(model.shared_network) if model.shared_network else None
+            for source in (network, model, pool):
+                for name in getattr(source, "require_client_classes", ()) or ():
+                    if name not in found:
+                        found.append(name)
+            # Pool models live as long as this runtime: their ids are stable.
+            names = self._required[key] = tuple(found)
         if not names:
             return classes
         return self.classifier.required(query, classes, names)
@@ -283,7 +329,9 @@ class Dhcp4Runtime:
     # -- server identifier ------------------------------------------------
 
     def set_socket_addresses(self, addresses: Iterable[IPv4Address]) -> None:
-        self.socket_addresses = set(addresses)
+        self.socket_addresses: Set[IPv4Address] = set(addresses)
+        # Option 54 is compared as bytes: no address object per query.
+        self._socket_ids = frozenset(address.packed for address in self.socket_addresses)
 
     def accepts_server_id(self, query, server_id: bytes, classes: Collection[str]) -> bool:
         if len(server_id) != 4:
@@ -292,7 +340,7 @@ class Dhcp4Runtime:
         override = rai.get(11)
         if override is not None and override == server_id:
             return True
-        if IPv4Address(server_id) in self.socket_addresses:
+        if server_id in self._socket_ids:
             return True
         if server_id in self.accepted_server_ids:
             return True
@@ -333,6 +381,10 @@ class Dhcp4Runtime:
 
     def find_hosts(self, query, subnet, flex_id=None):
         """(hosts by subnet id, client identifiers, the current host)."""
+        if not self.hosts and flex_id is None:
+            # No reservation anywhere: none to find, and the identifiers
+            # are only ever compared with reservations.
+            return {}, (), None
         identifiers = self.client_identifiers(query, flex_id)
         hosts: Dict[int, ReservationView] = {}
         if self.hosts:
@@ -372,25 +424,29 @@ class Dhcp4Runtime:
         )
 
     def client_names(self, query, host, subnet) -> NameDecision:
-        params = self.ddns_params(subnet)
+        options = query.options
         reserved = host.hostname if host is not None and host.hostname else None
-        name = process_client_name(query.options.get(81), query.options.get(12), reserved, params)
+        if reserved is None and 81 not in options and 12 not in options:
+            nothing = self._no_names.get(subnet.id)
+            if nothing is not None:
+                return nothing
+        params = self._ddns.get(subnet.id) or self.ddns_params(subnet)
+        name = process_client_name(options.get(81), options.get(12), reserved, params)
         return NameDecision(name, params)
 
     def valid_lifetime(self, subnet, classes: Sequence[str], requested: Optional[int]) -> int:
-        m = subnet.model
-        class_triplets = []
-        for name in classes:
-            cls = self.classes.get(name)
-            if cls is None or cls.valid_lifetime is None:
-                class_triplets.append(None)
-                continue
-            default = cls.valid_lifetime
-            class_triplets.append(lifetimes.Triplet(
-                cls.min_valid_lifetime if cls.min_valid_lifetime is not None else default, default,
-                cls.max_valid_lifetime if cls.max_valid_lifetime is not None else default))
-        subnet_triplet = lifetimes.Triplet(m.min_valid_lifetime, m.valid_lifetime, m.max_valid_lifetime)
-        return lifetimes.valid_lifetime(class_triplets, subnet_triplet, requested, bootp="BOOTP" in classes)
+        subnet_triplet = self._valid_triplets.get(subnet.id)
+        if subnet_triplet is None:
+            m = subnet.model
+            subnet_triplet = lifetimes.Triplet(m.min_valid_lifetime, m.valid_lifetime, m.max_valid_lifetime)
+        # The first of the packet's classes that sets a lifetime.
+        chosen = None
+        if self._class_triplets:
+            for name in classes:
+                chosen = self._class_triplets.get(name)
+                if chosen is not None:
+                    break
+        return lifetimes.valid_lifetime((chosen,), subnet_triplet, requested, bootp="BOOTP" in classes)
 
     @staticmethod
     def tee_times(subnet, valid: int):
@@ -440,16 +496,36 @@ class Dhcp4Runtime:
         if yiaddr is not None:
             found = subnet.pool_for(int(yiaddr))
             pool = found.model if found is not None else None
-        classes = self.reserved_classes_late(query, classes, host, subnet)
+        if host is not None:
+            classes = self.reserved_classes_late(query, classes, host, subnet)
         classes = self.required_classes(query, classes, subnet, pool)
         self.classifier.log_unconfigured(query, classes)
-        sources = self.option_sources(subnet, classes, host, pool)
-        prl = query.options.get(55, b"")
-        chosen = select_options(sources, prl, reply.options.keys())
-        reply.options.update(chosen)
-        self._vendor_option(query, reply, subnet, host)
+        reply.options.update(self._configured_options(query, reply, subnet, classes, host, pool))
+        if 125 in query.options:
+            self._vendor_option(query, reply, subnet, host)
         self._fixed_fields(reply, subnet, classes, host)
         return classes
+
+    def _configured_options(self, query, reply, subnet, classes: Sequence[str], host, pool) -> Dict[int, bytes]:
+        """:func:`select_options` over :meth:`option_sources`, remembered
+        per configuration: the choice depends only on the sources (the
+        host, pool, subnet, and those of the packet's classes that carry
+        options, in order), the PRL and the codes already in the reply.
+        The configuration's objects live as long as this runtime, so their
+        ids are stable keys.  The answer is shared: never change it."""
+        with_options = self._classes_with_options
+        prl = query.options.get(55, b"")
+        key = (id(host) if host is not None else None, id(pool) if pool is not None else None, subnet.id,
+               tuple([name for name in classes if name in with_options]) if with_options else (),
+               prl, frozenset(reply.options))
+        chosen = self._selected.get(key)
+        if chosen is None:
+            sources = self.option_sources(subnet, classes, host, pool)
+            chosen = select_options(sources, prl, reply.options.keys())
+            if len(self._selected) >= _SELECTED_LIMIT:
+                self._selected.clear()
+            self._selected[key] = chosen
+        return chosen
 
     def _vendor_option(self, query, reply, subnet, host) -> None:
         if 125 in reply.options:
@@ -488,6 +564,11 @@ class Dhcp4Runtime:
     def _fixed_fields(self, reply, subnet, classes: Sequence[str], host) -> None:
         """siaddr/sname/file: subnet, then the first class setting each, then
         the host (§10.6)."""
+        fixed = self._fixed.get(subnet.id)
+        if fixed is not None and host is None and self._fixed_classes.isdisjoint(classes):
+            # The subnet's own, encoded once per configuration.
+            reply.siaddr, reply.sname, reply.file = fixed
+            return
         m = subnet.model
         next_server = m.next_server
         sname = m.server_hostname
@@ -511,5 +592,13 @@ class Dhcp4Runtime:
             if host.boot_file_name:
                 bootfile = host.boot_file_name
         reply.siaddr = next_server
-        reply.sname = sname.encode("latin-1")[:64].ljust(64, b"\0")
-        reply.file = bootfile.encode("latin-1")[:128].ljust(128, b"\0")
+        reply.sname = _sname(sname)
+        reply.file = _file(bootfile)
+
+
+def _sname(text: str) -> bytes:
+    return text.encode("latin-1")[:64].ljust(64, b"\0")
+
+
+def _file(text: str) -> bytes:
+    return text.encode("latin-1")[:128].ljust(128, b"\0")

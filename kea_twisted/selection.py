@@ -19,12 +19,16 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Collection, Dict, Iterable, List, Optional, Sequence
 
+from kea_twisted.compat import DATACLASS_SLOTS
+
 __all__ = ["Selector", "SubnetSelector", "selector_for"]
 
 ZERO = IPv4Address(0)
 
 
-@dataclass(frozen=True)
+# Slotted, not frozen (one per query: a frozen dataclass sets each field
+# through object.__setattr__); a value all the same, never changed.
+@dataclass(unsafe_hash=True, **DATACLASS_SLOTS)
 class Selector:
     """What Kea's ``SubnetSelector`` holds for one query."""
 
@@ -51,15 +55,11 @@ def selector_for(packet, arrival) -> Selector:
         sel = packet.options.get(118)
         if sel is not None and len(sel) == 4 and sel != b"\0\0\0\0":
             option_select = IPv4Address(sel)
-    return Selector(
-        giaddr=packet.giaddr,
-        ciaddr=packet.ciaddr,
-        remote_addr=arrival.remote_addr,
-        local_addr=arrival.local_addr,
-        iface=arrival.iface,
-        to_broadcast=arrival.to_broadcast,
-        option_select=option_select,
-    )
+    # Positional (giaddr, ciaddr, remote_addr, local_addr, iface,
+    # to_broadcast, option_select): one per query, and keyword matching
+    # costs as much again as building it.
+    return Selector(packet.giaddr, packet.ciaddr, arrival.remote_addr, arrival.local_addr,
+                    arrival.iface, arrival.to_broadcast, option_select)
 
 
 class SubnetSelector:

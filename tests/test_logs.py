@@ -8,7 +8,7 @@ import io
 import os
 import time
 
-from twisted.logger import LogLevel, globalLogPublisher
+from twisted.logger import InvalidLogLevelError, LogLevel, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 from twisted.logger import ILogObserver
@@ -231,7 +231,92 @@ class GateTests(SynchronousTestCase):
         self.assertEqual([e["msgid"] for e in self.seen.events], ["ON"])
 
 
+    def test_debug_level_follows_the_gate(self):
+        """``KeaLogger.debug_level`` (what per-packet call sites test
+        before building a debug line) is Kea's maximum without a gate, the
+        configured debug level or -1 with one, and moves with a
+        reconfiguration of the gating observer."""
+        leases = logs.kea_logger("leases")
+        self.assertEqual(self.log.debug_level, 99)
+        self.observer.configure([LoggerSpec("kea-dhcp4", severity="DEBUG", debuglevel=40),
+                                 LoggerSpec("kea-dhcp4.leases", severity="INFO")])
+        self.assertEqual(self.log.debug_level, 99)  # not the gate yet
+        logs.gate_emission(self.observer)
+        self.assertEqual((self.log.debug_level, leases.debug_level), (40, -1))
+        self.observer.configure([LoggerSpec("kea-dhcp4", severity="INFO")])
+        self.assertEqual(self.log.debug_level, -1)
+        logs.gate_emission(None)
+        self.assertEqual(self.log.debug_level, 99)
+
+    def test_gated_event_as_twisted_builds_it(self):
+        """An event KeaLogger builds itself (gated) carries the fields
+        ``Logger.emit`` sets, and an invalid level is still refused by
+        Twisted's own check."""
+        self.observer.configure([LoggerSpec("kea-dhcp4", severity="INFO")])
+        logs.gate_emission(self.observer)
+        self.log.info("{msgid} {n}", msgid="SEEN", n=3)
+        (event,) = self.seen.events
+        self.assertEqual((event["log_namespace"], event["log_level"], event["log_format"], event["log_logger"]),
+                         ("kea-dhcp4.packets", LogLevel.info, "{msgid} {n}", self.log))
+        self.assertIn("log_source", event)
+        self.assertIsInstance(event["log_time"], float)
+        self.log.emit("not-a-level", "{msgid}", msgid="BAD")  # type: ignore[arg-type]
+        self.assertEqual(self.seen.events[-1]["log_level"], LogLevel.critical)
+        self.flushLoggedErrors(InvalidLogLevelError)
+
+
+class FileSizeTests(SynchronousTestCase):
+    """The rotation size is counted per line (no tell() per line) from the
+    file's size when opened, in bytes of the file's encoding."""
+
+    def setUp(self):
+        self.path = os.path.abspath(self.mktemp())
+        self.observer = KeaLogObserver(pid=1)
+        self.addCleanup(self.observer.close)
+
+    def _configure(self, maxsize):
+        self.observer.configure([LoggerSpec("kea-dhcp4", output_options=(
+            OutputSpec(output=self.path, maxsize=maxsize, maxver=1, pattern="%m%n"),))])
+
+    def test_existing_content_counts(self):
+        """A file already holding 95 bytes rotates after the first line
+        that takes it to 100."""
+        with open(self.path, "w") as f:
+            f.write("x" * 95)
+        self._configure(100)
+        self.observer(_event("kea-dhcp4", "abc"))
+        self.assertFalse(os.path.exists(self.path + ".1"))
+        self.observer(_event("kea-dhcp4", "d"))
+        self.assertTrue(os.path.exists(self.path + ".1"))
+        with open(self.path + ".1") as f:
+            self.assertEqual(f.read(), "x" * 95 + "abc\nd\n")
+
+    def test_non_ascii_counted_in_bytes(self):
+        """A non-ASCII line counts its encoded bytes, as tell() would."""
+        self._configure(12)
+        self.observer(_event("kea-dhcp4", "\u00e9\u00e9\u00e9\u00e9\u00e9"))  # 5 characters, 11 bytes in UTF-8
+        self.assertFalse(os.path.exists(self.path + ".1"))
+        self.observer(_event("kea-dhcp4", "z"))
+        self.assertTrue(os.path.exists(self.path + ".1"))
+
+    def test_size_from_file_when_counted_reaches_maxsize(self):
+        """Someone else truncating the file: the count is corrected from
+        the file at the threshold, and nothing rotates early."""
+        self._configure(10)
+        self.observer(_event("kea-dhcp4", "12345678"))
+        with open(self.path, "w"):
+            pass  # truncated behind the observer's back
+        self.observer(_event("kea-dhcp4", "ab"))
+        self.assertFalse(os.path.exists(self.path + ".1"))
+
+
 class FastFormattingTests(SynchronousTestCase):
+    def test_pattern_literals(self):
+        """Literal text with braces and percent signs, and a padded %%,
+        come out as written."""
+        render = logs.compile_pattern("{%m} 100%% %-3%|%3n|%x")
+        self.assertEqual(render(0.0, "INFO", "l", "a{b}", 1, 2), "{a{b}} 100% %  |  \n|%x")
+
     def test_compiled_pattern_matches_each_second(self):
         """The compiled pattern renders milliseconds per line while the
         rest of the timestamp is worked out once per second."""

@@ -147,3 +147,49 @@ class RuntimePrecomputedTests(SynchronousTestCase):
         final = names.after_allocation(address)
         self.assertTrue(final.generated)
         self.assertEqual(final.lease_hostname, "myhost-10-0-0-11.example.org.")
+
+
+class RuntimeRememberedTests(SynchronousTestCase):
+    """What the runtime works out once per configuration (issue 8) still
+    answers per query."""
+
+    def _reply(self, rt, query, classes):
+        reply = Packet4(op=2, options={53: b"\x02", 51: b"\x00\x00\x0f\xa0"})
+        rt.add_configured_options(query, reply, rt.subnets[1], classes, None, IPv4Address("10.0.0.11"))
+        return reply
+
+    def test_option_choice_per_prl_class_and_present_codes(self):
+        """The remembered option choice differs by parameter request list,
+        by the packet's classes that carry options, and by the codes
+        already in the reply; a class without options shares the answer."""
+        rt = runtime(self, **{
+            "client-classes": [{"name": "c", "option-data": [{"name": "domain-name", "data": "c.example"}]},
+                               {"name": "plain"}],
+            "option-data": [{"name": "domain-name", "data": "example.org"},
+                            {"name": "time-offset", "data": "60"}],
+            "subnet4": [{"id": 1, "subnet": "10.0.0.0/24", "pools": [{"pool": "10.0.0.10 - 10.0.0.20"}],
+                         "option-data": [{"name": "routers", "data": "10.0.0.1"}]}]})
+        asked = Packet4(chaddr=MAC, options={53: b"\x01", 55: bytes([2, 3])})
+        silent = Packet4(chaddr=MAC, options={53: b"\x01"})
+        self.assertEqual(self._reply(rt, asked, ["ALL"]).options.get(2), (60).to_bytes(4, "big"))
+        self.assertNotIn(2, self._reply(rt, silent, ["ALL"]).options)
+        self.assertEqual(self._reply(rt, silent, ["ALL", "c"]).options[15], b"c.example")
+        self.assertEqual(self._reply(rt, silent, ["ALL", "plain"]).options[15], b"example.org")
+        self.assertEqual(self._reply(rt, silent, ["ALL"]).options[3], b"\x0a\x00\x00\x01")
+        routed = Packet4(op=2, options={53: b"\x02", 3: b"\x01\x02\x03\x04"})
+        rt.add_configured_options(silent, routed, rt.subnets[1], ["ALL"], None, None)
+        self.assertEqual(routed.options[3], b"\x01\x02\x03\x04")
+
+    def test_fixed_fields_from_subnet_class_and_host(self):
+        """siaddr/sname/file: the subnet's (encoded once), a class's that
+        sets one, a reservation's."""
+        rt = runtime(self, **{
+            "client-classes": [{"name": "boot", "boot-file-name": "pxe.bin"}],
+            "subnet4": [{"id": 1, "subnet": "10.0.0.0/24", "pools": [{"pool": "10.0.0.10 - 10.0.0.20"}],
+                         "next-server": "10.0.0.2", "server-hostname": "srv"}]})
+        q = Packet4(chaddr=MAC, options={53: b"\x01"})
+        plain = self._reply(rt, q, ["ALL"])
+        self.assertEqual((plain.siaddr, plain.sname.rstrip(b"\0"), plain.file.rstrip(b"\0")),
+                         (IPv4Address("10.0.0.2"), b"srv", b""))
+        booted = self._reply(rt, q, ["ALL", "boot"])
+        self.assertEqual((booted.sname.rstrip(b"\0"), booted.file.rstrip(b"\0")), (b"srv", b"pxe.bin"))

@@ -119,7 +119,7 @@ def handle_datagram(
     ``DNSDatagramProtocol.datagramReceived`` does: an exception, an errback
     or an unexpected outcome is logged and the datagram is forgotten.
     """
-    if enabled(packets_log, LogLevel.debug, DBG_TRACE_BASIC):
+    if packets_log.debug_level >= DBG_TRACE_BASIC:
         packets_log.debug(
             "{msgid} received buffer from {remote_addr}:{remote_port} to {local_addr}:{local_port} over interface {iface}",
             msgid="DHCP4_BUFFER_RECEIVED",
@@ -207,6 +207,7 @@ class Dhcp4Protocol(DatagramProtocol):
         self.clock = clock
         # Senders are a handful of relays (or clients): parse each once.
         self._senders: Dict[str, IPv4Address] = {}
+        self._last_host: Tuple[Optional[IPv4Address], str] = (None, "")
 
     def _sender(self, host: str) -> IPv4Address:
         address = self._senders.get(host)
@@ -215,6 +216,14 @@ class Dhcp4Protocol(DatagramProtocol):
                 self._senders.clear()
             address = self._senders[host] = IPv4Address(host)
         return address
+
+    def _host(self, address: IPv4Address) -> str:
+        """``str(address)``, remembered for the next reply: replies go to a
+        few relays, whose address is one shared object (packet.decode)."""
+        cached = self._last_host
+        if cached[0] is not address:
+            cached = self._last_host = (address, str(address))
+        return cached[1]
 
     def datagramReceived(self, data: bytes, addr: Tuple[str, int]) -> None:
         if self.backlog is not None:
@@ -227,16 +236,11 @@ class Dhcp4Protocol(DatagramProtocol):
         """Hand one datagram, read at reactor time ``received``, to the
         engine and send its reply (through ``send`` when given)."""
         try:
-            arrival = Arrival(
-                iface=self.iface,
-                local_addr=self.local_addr,
-                local_port=self.local_port,
-                remote_addr=self._sender(addr[0]),
-                remote_port=addr[1],
-                to_broadcast=False,
-                socket_type="udp",
-                received=received,
-            )
+            # Positional (iface, local_addr, local_port, remote_addr,
+            # remote_port, to_broadcast, socket_type, received): one per
+            # datagram, and keyword matching costs as much again.
+            arrival = Arrival(self.iface, self.local_addr, self.local_port, self._sender(addr[0]), addr[1],
+                              False, "udp", received)
         except ValueError:
             packets_log.failure("{msgid} bad sender address {addr!r}", msgid="DHCP4_BUFFER_RECEIVE_FAIL", addr=addr)
             return
@@ -250,7 +254,7 @@ class Dhcp4Protocol(DatagramProtocol):
             log_send_fail(reply, "socket closed")
             return
         try:
-            self.transport.write(reply.data, (str(reply.dest_addr), reply.dest_port))
+            self.transport.write(reply.data, (self._host(reply.dest_addr), reply.dest_port))
         except Exception as e:  # OSError, MessageLengthError, InvalidAddressError
             log_send_fail(reply, e)
 
