@@ -8,6 +8,7 @@ ramp.  Run by hand, as root (port 67, a loopback alias for the relay):
     python3 bench/perfdhcp_compare.py                       # 4-way exchanges
     python3 bench/perfdhcp_compare.py --mix                 # + renew/release (-f/-F)
     python3 bench/perfdhcp_compare.py --only kea-twisted --rates 2000,4000
+    python3 bench/perfdhcp_compare.py --python .venv-pypy3/bin/python --warmup 10   # on PyPy, JIT warmed
     python3 bench/perfdhcp_compare.py --scenario avalanche --clients 5000   # restart storm
     python3 bench/perfdhcp_compare.py --mode ha --rates 500,1000,2000     # HA pairs, TLS
 
@@ -265,12 +266,31 @@ def run_step(proc: subprocess.Popen, rate: int, args, workdir: str) -> Step:
     return step
 
 
+def warm_up(name: str, proc: subprocess.Popen, args, rate: int, workdir: str) -> None:
+    """``--warmup``: one perfdhcp run of that many seconds at the ramp's
+    first rate, before the ramp, for every server alike; its figures are
+    printed and left out of the report.  PyPy's JIT compiles the hot path
+    during the first few thousand packets, which would otherwise count
+    against the first step (and the ramp stops after two bad steps)."""
+    warm_args = argparse.Namespace(**dict(vars(args), seconds=args.warmup))
+    step = run_step(proc, rate, warm_args, workdir)
+    os.replace(os.path.join(workdir, f"perfdhcp-{rate}.out"), os.path.join(workdir, "perfdhcp-warmup.out"))
+    print(f"  {name:12} warm-up {args.warmup} s (not reported) {fmt_step(step)}", flush=True)
+    time.sleep(1)
+
+
+def warmup_note(args, rates: List[int]) -> str:
+    return f"; each server warmed up {args.warmup} s at {rates[0]}/s first" if args.warmup > 0 else ""
+
+
 def ramp(name: str, args, rates: List[int]) -> List[Step]:
     workdir = tempfile.mkdtemp(prefix=f"perfdhcp-{name}-")
     proc = start_server(name, workdir, args.severity, args.python if name == "kea-twisted" else None)
     steps: List[Step] = []
     saturated = 0
     try:
+        if args.warmup > 0:
+            warm_up(name, proc, args, rates[0], workdir)
         for rate in rates:
             if proc.poll() is not None:
                 raise RuntimeError(f"{name} exited with {proc.returncode} (logs in {workdir})")
@@ -579,6 +599,9 @@ def main() -> int:
     parser.add_argument("--python", default=None,
                         help="interpreter for kea_twisted (e.g. a PyPy venv's python); default: /work/venv's twistd, else this tree's .venv")
     parser.add_argument("--keep", action="store_true", help="keep the work directories (logs, perfdhcp output)")
+    parser.add_argument("--warmup", type=int, default=0, metavar="SECONDS",
+                        help="ramp: a perfdhcp run of SECONDS at the first rate before the ramp, every server alike, "
+                             "not reported (PyPy's JIT warm-up); default 0: none")
     add_mode_arguments(parser)
     args = parser.parse_args()
     use_addresses(args)
@@ -612,7 +635,8 @@ def main() -> int:
     print()
     print(f"- Date: {time.strftime('%Y-%m-%d %H:%M')}; machine: {os.cpu_count()} CPUs, {platform.platform()}")
     print(f"- kea_twisted on {interp}; loggers at {args.severity}; perfdhcp -R {args.clients} -p {args.seconds}"
-          f"{' -f/-F rate/5' if args.mix else ''}; load average before: {os.getloadavg()[0]:.2f}")
+          f"{' -f/-F rate/5' if args.mix else ''}{warmup_note(args, rates)}; load average before: "
+          f"{os.getloadavg()[0]:.2f}")
     print()
     for name, steps in results.items():
         print(f"### {SERVERS[name][0]}")

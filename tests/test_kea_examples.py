@@ -21,7 +21,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 
@@ -29,6 +28,7 @@ from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from kea_twisted.config.errors import ConfigError
 from kea_twisted.config.staging import BUILTIN_HOOK_LIBRARIES, stage_config_file
+from kea_twisted.net.interfaces import interface_names
 
 EXAMPLES_DIR = "/usr/share/doc/kea/examples/kea4"
 KEA = shutil.which("kea-dhcp4") or ("/usr/sbin/kea-dhcp4" if os.path.exists("/usr/sbin/kea-dhcp4") else None)
@@ -105,7 +105,7 @@ def _our_verdict(path: str):
 
 
 def _machine_like_recording() -> bool:
-    names = {name for _, name in socket.if_nameindex()}
+    names = {name for _, name in interface_names()}
     return "eth1" not in names and "eth1961" not in names
 
 
