@@ -198,7 +198,19 @@ SERVERS = {
     "kea-st": ("Kea 2.2 single-threaded", False),
     "kea-mt": ("Kea 2.2 multi-threading", True),
     "kea-twisted": ("kea_twisted", False),
+    # The same server under the interpreter of --pypy, in the same run as
+    # the others, so that CPython, PyPy and Kea are compared under one load.
+    "kea-twisted-pypy": ("kea_twisted on PyPy", False),
 }
+
+KEA_TWISTED_NAMES = ("kea-twisted", "kea-twisted-pypy")
+
+
+def python_for(args, name: str) -> Optional[str]:
+    """The interpreter that runs server ``name`` (None: Kea, or the default)."""
+    if name == "kea-twisted-pypy":
+        return args.pypy
+    return args.python if name == "kea-twisted" else None
 
 
 def start_server(name: str, workdir: str, severity: str, python: Optional[str]) -> subprocess.Popen:
@@ -285,7 +297,7 @@ def warmup_note(args, rates: List[int]) -> str:
 
 def ramp(name: str, args, rates: List[int]) -> List[Step]:
     workdir = tempfile.mkdtemp(prefix=f"perfdhcp-{name}-")
-    proc = start_server(name, workdir, args.severity, args.python if name == "kea-twisted" else None)
+    proc = start_server(name, workdir, args.severity, python_for(args, name))
     steps: List[Step] = []
     saturated = 0
     try:
@@ -498,7 +510,7 @@ def avalanche_all(args, names: List[str]) -> Dict[str, Avalanche]:
     results: Dict[str, Avalanche] = {}
     for name in names:
         workdir = tempfile.mkdtemp(prefix=f"perfdhcp-avalanche-{name}-")
-        proc = start_server(name, workdir, args.severity, args.python if name == "kea-twisted" else None)
+        proc = start_server(name, workdir, args.severity, python_for(args, name))
         try:
             results[name] = run_avalanche(proc, args, workdir)
         finally:
@@ -599,6 +611,9 @@ def main() -> int:
     parser.add_argument("--python", default=None,
                         help="interpreter for kea_twisted (e.g. a PyPy venv's python); default: /work/venv's twistd, else this tree's .venv")
     parser.add_argument("--keep", action="store_true", help="keep the work directories (logs, perfdhcp output)")
+    parser.add_argument("--pypy", default=None, metavar="PYTHON",
+                        help="interpreter of the kea-twisted-pypy server (a PyPy venv's python, e.g. "
+                             ".venv-pypy3/bin/python); add kea-twisted-pypy to --only")
     parser.add_argument("--warmup", type=int, default=0, metavar="SECONDS",
                         help="ramp: a perfdhcp run of SECONDS at the first rate before the ramp, every server alike, "
                              "not reported (PyPy's JIT warm-up); default 0: none")
@@ -634,6 +649,10 @@ def main() -> int:
     print(f"## perfdhcp side by side ({'4-way + renew/release mix' if args.mix else '4-way exchanges'})")
     print()
     print(f"- Date: {time.strftime('%Y-%m-%d %H:%M')}; machine: {os.cpu_count()} CPUs, {platform.platform()}")
+    if args.pypy and "kea-twisted-pypy" in names:
+        interp += " (kea-twisted-pypy: " + subprocess.run(
+            [args.pypy, "-c", "import platform; print(platform.python_implementation(), platform.python_version())"],
+            capture_output=True, text=True).stdout.strip() + ")"
     print(f"- kea_twisted on {interp}; loggers at {args.severity}; perfdhcp -R {args.clients} -p {args.seconds}"
           f"{' -f/-F rate/5' if args.mix else ''}{warmup_note(args, rates)}; load average before: "
           f"{os.getloadavg()[0]:.2f}")
@@ -651,8 +670,10 @@ def main() -> int:
               f"{best_ok.achieved:.0f}/s (offered {best_ok.offered})" if best_ok else "no step under the limit")
         print(f"saturated rate: {saturated.achieved:.0f}/s" if saturated else "no step")
         print()
-    kt = results.get("kea-twisted")
-    if kt:
+    for kt_name in KEA_TWISTED_NAMES:
+        kt = results.get(kt_name)
+        if not kt:
+            continue
         kt_ok, kt_sat = summary(kt)
         for name in ("kea-st", "kea-mt"):
             if name not in results:
@@ -663,7 +684,7 @@ def main() -> int:
                 parts.append(f"saturated {kt_sat.achieved / sat.achieved:.2f}")
             if ok and kt_ok and ok.achieved:
                 parts.append(f"< {UNANSWERED_LIMIT} % unanswered {kt_ok.achieved / ok.achieved:.2f}")
-            print(f"kea_twisted / {SERVERS[name][0]}: " + ", ".join(parts))
+            print(f"{SERVERS[kt_name][0]} / {SERVERS[name][0]}: " + ", ".join(parts))
     return 0
 
 

@@ -80,6 +80,8 @@ LOAD_BALANCING_TIMEOUT = 120.0  # s for both servers to reach load-balancing
 PAIRS = {
     "kea": "Kea 2.2 HA pair",
     "kea-twisted": "kea_twisted HA pair",
+    # Both servers under --pypy's interpreter.
+    "kea-twisted-pypy": "kea_twisted HA pair on PyPy",
 }
 
 
@@ -148,7 +150,7 @@ class HAServer:
             json.dump(self.cfg, f, indent=1)
         self.sock = self.cfg["Dhcp4"]["control-socket"]["socket-name"]
         self.lease_file = self.cfg["Dhcp4"]["lease-database"]["name"]
-        self.python = args.python
+        self.python = pc.python_for(args, kind)
         self.proc: Optional[subprocess.Popen] = None
 
     def argv(self) -> List[str]:
@@ -361,7 +363,7 @@ def compare_lease_files(servers: List[HAServer]) -> str:
 # a pair's ramp, and the whole mode
 
 def ramp_pair(kind: str, args, rates: List[int], certs: str, work: str) -> Tuple[List[HAStep], str]:
-    servers = [HAServer(i, "kea" if kind == "kea" else "kea-twisted", work, certs, args) for i in range(2)]
+    servers = [HAServer(i, kind, work, certs, args) for i in range(2)]
     steps: List[HAStep] = []
     try:
         for s in servers:
@@ -406,7 +408,7 @@ def run(args) -> int:
     pairs = [p for p in args.pairs.split(",") if p]
     for p in pairs:
         if p not in PAIRS:
-            print(f"perfdhcp_compare: unknown pair {p!r} (kea, kea-twisted)", file=sys.stderr)
+            print(f"perfdhcp_compare: unknown pair {p!r} (kea, kea-twisted, kea-twisted-pypy)", file=sys.stderr)
             return 2
     for addr, port in [(a, 67) for a in DHCP_ADDRS] + [(a, 67) for a in RELAY_ADDRS]:
         if pc.port_bound(addr, port):
@@ -456,6 +458,7 @@ def run(args) -> int:
         print()
         print(leases)
         print()
-    if "kea" in results and "kea-twisted" in results:
-        print("kea_twisted pair / Kea pair: " + pc.ratio_text(results["kea-twisted"][0], results["kea"][0]))
+    for kt_name in pc.KEA_TWISTED_NAMES:
+        if "kea" in results and kt_name in results:
+            print(f"{PAIRS[kt_name]} / Kea pair: " + pc.ratio_text(results[kt_name][0], results["kea"][0]))
     return 0
