@@ -49,11 +49,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Union
 
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from kea_twisted.config.element import Element, MapElement, from_python
 from kea_twisted.kea_json import kea_bytes
+from kea_twisted.logs import KeaLogger
 from kea_twisted.stats import StatsError, StatsMgr
 
 __all__ = [
@@ -87,7 +87,9 @@ __all__ = [
     "install_server_state_commands",
 ]
 
-log = Logger()
+# The namespace Logger() gave it; a KeaLogger skips, under the daemon's log
+# gate, the COMMAND_RECEIVED line of every HA lease update when INFO is off.
+log = KeaLogger(namespace=__name__)
 
 #: Kea's result codes ([src] ``command_interpreter.h``).
 RESULT_SUCCESS = 0
@@ -223,6 +225,21 @@ def parse_command(request: Any) -> Command:
     )
 
 
+def _plain_copy(value: Any) -> Any:
+    """``from_python(value).to_python()`` without the elements: a copy of
+    the maps and lists, keys as ``str``, the same TypeError for a value
+    that is not JSON."""
+    kind = value.__class__
+    if kind is dict:
+        return {key if key.__class__ is str else str(key): _plain_copy(member)
+                for key, member in value.items()}
+    if kind is list or kind is tuple:
+        return [_plain_copy(member) for member in value]
+    if kind is str or kind is int or kind is bool or kind is float or value is None:
+        return value
+    return from_python(value).to_python()
+
+
 def _byte_order(name: str) -> bytes:
     return kea_bytes(name)
 
@@ -279,16 +296,37 @@ class CommandTable:
     # -- processing ------------------------------------------------------------
 
     def process(self, request: Any) -> "Deferred[Dict[str, Any]]":
-        """Parse and run one command; fires with the answer (never fails)."""
+        """Parse and run one command; fires with the answer (never fails).
+
+        A plain map for a hook library's command that :func:`parse_command`
+        would accept as it is (every lease update an HA partner sends) goes
+        to the library without being wrapped in elements: the library
+        gets a copy of the map, as :func:`parse_command` would give it, and
+        no ``command_element`` (which would carry no position anyway); a
+        library that needs elements builds them from the map.  The
+        ``command_processed`` callouts then see the ``arguments`` of that
+        copy (Kea hands both the same const element)."""
+        if request.__class__ is dict:
+            name = request.get("command")
+            if (name.__class__ is str and name != "list-commands" and self._hook_has(name)
+                    and all(key in _ALLOWED_KEYS for key in request)):
+                message = _plain_copy(request)
+                log.info("{msgid} Received command '{name}'", msgid="COMMAND_RECEIVED", name=name)
+                d = self._answered(maybeDeferred(self.hooks.call_command, name, message, None), name)
+                return self._processed(d, name, message.get("arguments"))
         try:
             command = parse_command(request)
         except CommandError as error:
             log.warn("{msgid} {error}", msgid="COMMAND_PROCESS_ERROR2", error=str(error))
             return succeed(answer(RESULT_ERROR, _PROCESSING_ERROR + str(error)))
         log.info("{msgid} Received command '{name}'", msgid="COMMAND_RECEIVED", name=command.name)
-        d = self.dispatch(command)
+        return self._processed(self.dispatch(command), command.name, command.arguments)
+
+    def _processed(self, d: "Deferred[Dict[str, Any]]", name: str,
+                   arguments: Any) -> "Deferred[Dict[str, Any]]":
+        """The answer after the ``command_processed`` callouts."""
         if self.hooks is not None and self.hooks.has_callouts("command_processed"):
-            d.addCallback(self._command_processed, command)
+            d.addCallback(self._command_processed, name, arguments)
         return d
 
     def execute(self, name: str, arguments: Any = None) -> "Deferred[Dict[str, Any]]":
@@ -308,6 +346,10 @@ class CommandTable:
             if handler is None:
                 return succeed(answer(RESULT_UNSUPPORTED, f"'{name}' command not supported."))
             d = maybeDeferred(handler, command)
+        return self._answered(d, name)
+
+    def _answered(self, d: "Deferred[Any]", name: str) -> "Deferred[Dict[str, Any]]":
+        """A handler's result made an answer: none and failures are result 1."""
         d.addCallbacks(self._check_response, self._handler_failed, callbackArgs=(name,),
                        errbackArgs=(name,))
         return d
@@ -330,11 +372,9 @@ class CommandTable:
                         msgid="COMMAND_PROCESS_ERROR2", name=name)
         return answer(RESULT_ERROR, _PROCESSING_ERROR + str(error))
 
-    def _command_processed(self, response: Dict[str, Any], command: Command) -> Any:
+    def _command_processed(self, response: Dict[str, Any], name: str, arguments: Any) -> Any:
         hooks = self.hooks
-        handle = hooks.create_handle(
-            name=command.name, arguments=command.arguments, response=response,
-        )
+        handle = hooks.create_handle(name=name, arguments=arguments, response=response)
 
         def done(_: Any) -> Dict[str, Any]:
             result = handle.get_argument("response", response)

@@ -32,7 +32,9 @@ Three pieces, each Kea's own behaviour in our words (spec/control-channel.md
   their bracket's 1-based column, scalars one less).  Its quirks are kept:
   the last duplicate key wins, ``[1,]`` is accepted, ``\\u`` escapes only
   ``\\u00XX``, numbers are whatever run of ``0-9+-.eE`` follows (an
-  unparsable run is ``Number overflow: <run>``).
+  unparsable run is ``Number overflow: <run>``).  :func:`decode_json` is
+  ``from_json(...).to_python()`` for callers that need no positions, through
+  Python's C decoder for the texts where both agree.
 
 Strings are Kea's byte strings: a Python ``str`` whose characters are
 bytes (Latin-1), so ``"\\u00e9"`` parses to ``"\\xe9"`` — the single byte
@@ -45,6 +47,7 @@ Tests: tests/test_kea_json.py
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from typing import Any, List, Optional
@@ -65,6 +68,7 @@ __all__ = [
     "JSONFeed",
     "from_wire",
     "from_json",
+    "decode_json",
     "MAX_COMMAND_SIZE",
     "MAX_DEPTH",
 ]
@@ -144,12 +148,97 @@ def _key_order(key: str) -> bytes:
     return kea_bytes(key)
 
 
+class _NotPlain(Exception):
+    """The value is outside what :func:`_plain_text` prints."""
+
+
+#: Deepest nesting :func:`_plain_text` recurses into; deeper values go
+#: through the iterative printer, which no depth can exhaust.
+_PLAIN_DEPTH = 32
+
+
+def _plain_text(value: Any, depth: int) -> str:
+    # Exact types only: subclasses (an IntEnum, a dict subclass),
+    # Elements, non-ASCII keys and deep values are left to _general_text,
+    # which decides and words the errors.  Members that are strings and
+    # integers (most of them) are written in the loops, without a call.
+    kind = value.__class__
+    if kind is str:
+        if _NEEDS_ESCAPE.search(value):
+            return '"' + _escape_string(value) + '"'
+        return '"' + value + '"'
+    if kind is int:
+        return int.__repr__(value)
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "null"
+    if depth >= _PLAIN_DEPTH:
+        raise _NotPlain
+    parts: List[str] = []
+    add = parts.append
+    if kind is dict:
+        if not value:
+            return "{  }"
+        depth += 1
+        for key in sorted(value):
+            # ASCII str keys: code point order is byte order (_key_order).
+            if key.__class__ is not str or not key.isascii():
+                raise _NotPlain
+            member = value[key]
+            member_kind = member.__class__
+            if member_kind is str and not _NEEDS_ESCAPE.search(member):
+                add('"' + key + '": "' + member + '"')
+            elif member_kind is int:
+                add('"' + key + '": ' + int.__repr__(member))
+            else:
+                add('"' + key + '": ' + _plain_text(member, depth))
+        return "{ " + ", ".join(parts) + " }"
+    if kind is list or kind is tuple:
+        if not value:
+            return "[  ]"
+        depth += 1
+        for member in value:
+            member_kind = member.__class__
+            if member_kind is str and not _NEEDS_ESCAPE.search(member):
+                add('"' + member + '"')
+            elif member_kind is int:
+                add(int.__repr__(member))
+            else:
+                add(_plain_text(member, depth))
+        return "[ " + ", ".join(parts) + " ]"
+    if kind is float:
+        return _real_text(value)
+    raise _NotPlain
+
+
 def to_kea_text(value: Any) -> str:
     """Kea's ``Element::str()`` of a JSON-like value (dict, list, tuple,
     str, int, float, bool, None) or of a positioned
-    :class:`~kea_twisted.config.element.Element`."""
+    :class:`~kea_twisted.config.element.Element`.
+
+    Plain values (exact built-in types, ASCII keys, up to 32 levels: every
+    command and answer) are printed by a direct recursion, two to three
+    times faster than the general printer; anything else by the general
+    printer.
+    Both follow the same rules (tests/test_kea_json.py compares them on
+    random values)."""
+    try:
+        return _plain_text(value, 0)
+    except _NotPlain:
+        return _general_text(value)
+    except TypeError:
+        # Unorderable keys (sorted() failed): the general printer raises
+        # what it raises for them.
+        return _general_text(value)
+
+
+def _general_text(value: Any) -> str:
+    """:func:`to_kea_text` for any value, iterative, so that deep values
+    cannot exhaust the Python stack."""
     out: List[str] = []
-    # Iterative, so that deep values cannot exhaust the Python stack.
     stack: List[Any] = [value]
     while stack:
         item = stack.pop()
@@ -692,3 +781,49 @@ def from_json(data: Any, file: str = "<string>", max_depth: int = MAX_DEPTH) -> 
     if parser.peek() != _EOF:
         raise parser.error("Extra data", parser.line, parser.pos)
     return element
+
+
+def _int64(text: str) -> int:
+    value = int(text)
+    if not _INT64_MIN <= value <= _INT64_MAX:
+        raise ValueError("outside Kea's int64")
+    return value
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value) or math.isnan(value):
+        raise ValueError("not a finite double")
+    return value
+
+
+def _not_json(text: str) -> Any:
+    raise ValueError(f"{text} is not JSON")
+
+
+_C_DECODER = json.JSONDecoder(parse_int=_int64, parse_float=_finite, parse_constant=_not_json)
+
+
+def decode_json(data: Any) -> Any:
+    """``from_json(data).to_python()``: the plain value of one JSON text,
+    Kea's errors included, for callers that need no positions.
+
+    Kea's peers and files write plain ASCII JSON; for such a text (no
+    ``\\u`` escape, which Kea reads as one byte, and no non-ASCII
+    character, which Kea keeps as a Latin-1 character) Python's C decoder
+    gives the same values: integers within int64 and finite doubles (the
+    parse hooks refuse the rest), the last duplicate key winning at the
+    first one's place, the same escapes, its whitespace a subset of Kea's,
+    no trailing data; a text with more than :data:`MAX_DEPTH` brackets
+    (which might nest deeper than Kea's parser allows) is not tried.
+    Whatever it refuses or that is outside that subset
+    goes through Kea's parser, which decides and words the error
+    (:class:`KeaJSONError`)."""
+    text = _as_text(data)
+    if (text.isascii() and "\\u" not in text
+            and text.count("[") + text.count("{") <= MAX_DEPTH):
+        try:
+            return _C_DECODER.decode(text)
+        except (ValueError, RecursionError):
+            pass
+    return from_json(text).to_python()

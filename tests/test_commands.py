@@ -7,6 +7,7 @@ running kea-dhcp4 2.2.0).
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 import time
@@ -390,6 +391,131 @@ class ListCommandsTests(SynchronousTestCase):
         self.assertEqual(response["arguments"]["high-availability"], [])
         self.assertEqual(hooks.released, 1)
         self.assertEqual(self.successResultOf(table.execute("version-get"))["text"], "2.2.0")
+
+
+class _Code(enum.IntEnum):
+    TWO = 2
+
+
+class RecordingHooks(FakeHooks):
+    """FakeHooks that also record the element each call was given."""
+
+    def __init__(self, commands, processed=None):
+        super().__init__(commands, processed)
+        self.elements = []
+
+    def call_command(self, name, message, element=None):
+        self.elements.append(element)
+        return super().call_command(name, message, element)
+
+
+class PlainHookCommandTests(SynchronousTestCase):
+    """A plain command map for a hook library's command (an HA partner's
+    lease update) skips the elements: the same message, answer and
+    command_processed view as through parse_command, without building
+    elements nobody reads."""
+
+    REQUESTS = [
+        {"command": "hooked"},
+        {"command": "hooked", "arguments": None},
+        {"command": "hooked", "arguments": {"ip-address": "10.0.0.1", "n": [1, 2.5, True, None]}},
+        {"command": "hooked", "arguments": [("a", {"b": ()})], "service": ["dhcp4"]},
+        {"command": "hooked", "arguments": {1: "int key", "x": {2: 3}}, "remote-address": "::1"},
+        {"command": "hooked", "arguments": {"code": _Code.TWO}},
+    ]
+
+    def run_both(self, request, handler):
+        """(answer, messages, elements, processed) through the plain path
+        and through parse_command (a request given as elements)."""
+        results = []
+        for given in (request, from_python(request)):
+            processed = []
+            hooks = RecordingHooks({"hooked": handler},
+                                   lambda handle: processed.append(
+                                       (handle.arguments["name"], handle.arguments["arguments"])))
+            table = CommandTable(hooks=hooks)
+            response = self.successResultOf(table.process(given))
+            results.append((response, [m for _, m in hooks.calls], hooks.elements, processed))
+        return results
+
+    def test_same_as_through_elements(self):
+        for request in self.REQUESTS:
+            (plain, plain_messages, plain_elements, plain_processed), \
+                (parsed, parsed_messages, parsed_elements, parsed_processed) = \
+                self.run_both(request, lambda m: answer(0, "ok", m.get("arguments")))
+            self.assertEqual(plain, parsed, request)
+            self.assertEqual(repr(plain_messages), repr(parsed_messages), request)
+            self.assertEqual(repr(plain_processed), repr(parsed_processed), request)
+            # No elements built on the plain path; parse_command passes its own.
+            self.assertEqual(plain_elements, [None])
+            self.assertIsNotNone(parsed_elements[0])
+
+    def test_message_is_a_copy(self):
+        """The library gets a copy: changing it changes nothing the caller
+        holds (as with parse_command's to_python())."""
+        request = {"command": "hooked", "arguments": {"list": [1, {"a": 1}]}}
+        original = json.dumps(request)
+
+        def mutate(message):
+            message["arguments"]["list"][1]["a"] = 2
+            message["arguments"]["list"].append(3)
+            return answer(0, "ok")
+
+        self.run_both(request, mutate)
+        self.assertEqual(json.dumps(request), original)
+
+    def test_failures_answered_alike(self):
+        def refuse(message):
+            raise CommandError("no such lease")
+
+        def nothing(message):
+            return None
+
+        def deferred_failure(message):
+            d = Deferred()
+            d.errback(ValueError("late"))
+            return d
+
+        for handler in (refuse, nothing, deferred_failure):
+            plain, parsed = self.run_both(self.REQUESTS[2], handler)
+            self.assertEqual(plain[0], parsed[0], handler)
+            self.assertEqual(plain[0]["result"], 1)
+        self.flushLoggedErrors(ValueError)
+
+    def test_not_json_fails_alike(self):
+        """A value that is not JSON raises TypeError as parse_command's
+        from_python does."""
+        table = CommandTable(hooks=RecordingHooks({"hooked": lambda m: answer(0)}))
+        for request in ({"command": "hooked", "arguments": {"a": object()}},
+                        {"command": "hooked", "arguments": [{1, 2}]}):
+            self.assertRaises(TypeError, from_python, request)
+            self.assertRaises(TypeError, table.process, request)
+
+    def test_other_maps_through_parse_command(self):
+        """Unsupported keys, a non-string command, list-commands and
+        built-in commands still go through parse_command."""
+        hooks = RecordingHooks({"hooked": lambda m: answer(0, "hooked")})
+        table = CommandTable(hooks=hooks)
+        table.register("builtin", lambda command: answer(0, str(command.arguments_element.kind)))
+        self.assertEqual(
+            self.successResultOf(table.process({"command": "hooked", "zzz": 1, "bogus": 2})),
+            {"result": 1, "text": "Error during command processing: Received command contains "
+                                  "unsupported parameter 'bogus'"})
+        self.assertEqual(self.successResultOf(table.process({"command": 1}))["text"],
+                         "Error during command processing: 'command' element in command message "
+                         "is not a string")
+        self.assertEqual(self.successResultOf(table.process({"command": "list-commands"})),
+                         {"result": 0, "arguments": ["builtin", "hooked", "list-commands"]})
+        self.assertEqual(self.successResultOf(table.execute("builtin", {"a": 1})),
+                         {"result": 0, "text": "map"})
+        self.assertEqual(hooks.calls, [])
+
+    def test_received_logged(self):
+        table = CommandTable(hooks=RecordingHooks({"hooked": lambda m: answer(0)}))
+        with capturedLogs() as events:
+            table.process({"command": "hooked"})
+        self.assertEqual([(e["msgid"], e["name"]) for e in events if "msgid" in e],
+                         [("COMMAND_RECEIVED", "hooked")])
 
 
 class BuiltinTests(SynchronousTestCase):

@@ -7,15 +7,21 @@ control socket (the answer's ``text``), see spec/control-channel.md §1.3.
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+import enum
+import json
+
+from hypothesis import find, given, settings
 from hypothesis import strategies as st
+from hypothesis.errors import NoSuchExample
 from twisted.trial.unittest import SynchronousTestCase
 
-from kea_twisted.config.element import ListElement, MapElement, Position, ScalarElement
+from kea_twisted import kea_json
+from kea_twisted.config.element import ListElement, MapElement, Position, ScalarElement, from_python
 from kea_twisted.kea_json import (
     MAX_DEPTH,
     JSONFeed,
     KeaJSONError,
+    decode_json,
     from_json,
     from_wire,
     kea_bytes,
@@ -415,3 +421,164 @@ class ParserTests(SynchronousTestCase):
             self.assertEqual(str(error), "Extra data in <string>:1:10")
         else:
             self.fail("extra data accepted")
+
+
+# ---------------------------------------------------------------------------
+# to_kea_text's fast path (plain values) against the general printer
+
+
+class _Code(enum.IntEnum):
+    TWO = 2
+
+
+#: Keys and strings that reach every rule: ASCII, the characters Kea
+#: escapes by name or as \u00XX (0x7f included), Latin-1 and characters
+#: above U+00FF (written as UTF-8 bytes, and ordered by them as keys).
+_TEXT = st.text(alphabet=st.sampled_from(
+    list("abcxyz-_/ 09") + ['"', "\\", "\b", "\f", "\n", "\r", "\t", "\x00", "\x1f", "\x7f",
+                            "\x80", "\xe9", "\xff", "\u0100", "\u20ac", "\U0001f600"]),
+    max_size=6)
+_SCALARS = (st.none() | st.booleans() | st.integers(-2**70, 2**70)
+            | st.floats(allow_nan=True, allow_infinity=True) | _TEXT
+            | st.just(_Code.TWO))
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: (st.lists(inner, max_size=4) | st.lists(inner, max_size=3).map(tuple)
+                   | st.dictionaries(st.text(alphabet="abcxyz-", max_size=4) | _TEXT, inner,
+                                     max_size=4)),
+    max_leaves=25)
+
+
+def _python_escapes_text(value):
+    """A plausible printer that is NOT Kea's: Kea's layout, but strings and
+    keys written by Python's json (which leaves 0x7f and non-ASCII
+    characters as they are and escapes keys) and keys in code point order."""
+    if isinstance(value, dict):
+        if not value:
+            return "{  }"
+        return "{ " + ", ".join(json.dumps(key, ensure_ascii=False) + ": " + _python_escapes_text(value[key])
+                                for key in sorted(value)) + " }"
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return "[  ]"
+        return "[ " + ", ".join(_python_escapes_text(member) for member in value) + " ]"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return kea_json._general_text(value)
+
+
+class FastTextTests(SynchronousTestCase):
+    """to_kea_text prints plain values by direct recursion; every value
+    must come out byte for byte as the general printer writes it."""
+
+    @given(_VALUES)
+    @settings(max_examples=1500, deadline=None)
+    def test_same_text_as_general_printer(self, value):
+        self.assertEqual(to_kea_text(value), kea_json._general_text(value))
+        self.assertEqual(to_kea_text({"v": value, "w": [value]}),
+                         kea_json._general_text({"v": value, "w": [value]}))
+
+    def test_fast_path_taken_for_plain_values(self):
+        """The comparison above is not between one printer and itself: a
+        lease update, floats and escapes included, is printed by the fast
+        path (no fallback), with Kea's text."""
+        value = {"arguments": {"hw-address": "01:02", "expire": 1795588818, "force-create": True,
+                               "user-context": {"a": [1.5, None, "\x7f\xe9\n"]}, "x": ()},
+                 "command": "lease4-update", "service": ["dhcp4"]}
+        self.assertEqual(
+            kea_json._plain_text(value, 0),
+            '{ "arguments": { "expire": 1795588818, "force-create": true, "hw-address": "01:02", '
+            '"user-context": { "a": [ 1.5, null, "\\u007f\\u00e9\\n" ] }, "x": [  ] }, '
+            '"command": "lease4-update", "service": [ "dhcp4" ] }')
+        self.assertEqual(kea_json._plain_text(value, 0), kea_json._general_text(value))
+
+    def test_left_to_general_printer(self):
+        """Subclasses, elements, non-ASCII keys and deep values are not
+        printed by the fast path (the general printer decides)."""
+        for value in (_Code.TWO, from_python({"a": 1}), {"\xe9": 1}, {1: 2}):
+            self.assertRaises(kea_json._NotPlain, kea_json._plain_text, value, 0)
+        deep: list = [1]
+        for _ in range(40):
+            deep = [deep]
+        self.assertRaises(kea_json._NotPlain, kea_json._plain_text, deep, 0)
+        self.assertEqual(to_kea_text(deep), kea_json._general_text(deep))
+
+    def test_non_ascii_keys_in_byte_order(self):
+        """U+0100 is written as C4 80, so it sorts before U+00E9 (E9): code
+        point order would differ, hence no fast path for such keys."""
+        self.assertEqual(to_kea_text({"\xe9": 1, "\u0100": 2}), '{ "\u0100": 2, "\xe9": 1 }')
+
+    def test_unorderable_keys(self):
+        """Keys that cannot be sorted fail as in the general printer."""
+        self.assertRaises(AttributeError, to_kea_text, {1: 1, "a": 2})
+
+    def test_property_catches_a_wrong_printer(self):
+        """The strategy above finds where a plausible wrong printer differs
+        (so the property test could fail), and finds nothing for ours."""
+        wrong = find(_VALUES, lambda v: _python_escapes_text(v) != kea_json._general_text(v),
+                     settings=settings(max_examples=2000, database=None))
+        self.assertNotEqual(_python_escapes_text(wrong), to_kea_text(wrong))
+        self.assertRaises(NoSuchExample, find, _VALUES,
+                          lambda v: to_kea_text(v) != kea_json._general_text(v),
+                          settings=settings(max_examples=300, database=None))
+
+
+# ---------------------------------------------------------------------------
+# decode_json: from_json's values and errors, C decoder where they agree
+
+#: Texts the way peers and files write them, and the way they break.
+_JSON_PIECES = st.sampled_from([
+    "{", "}", "[", "]", ",", ":", " ", "\n", "\t", "\x0c", "\x08", '"a"', '"b"', '"\\u00e9"', '"\\u0100"',
+    '"\\n\\/"', '"\xe9"', '"\x01"', "1", "-0", "007", "+5", "1.5", ".5", "1e5", "1e400", "-1e-400",
+    "9223372036854775807", "9223372036854775808", "-9223372036854775808", "-9223372036854775809",
+    "true", "false", "null", "NaN", "Infinity", "tru", "x", "/", "#",
+])
+
+
+class DecodeJSONTests(SynchronousTestCase):
+    """decode_json == from_json(...).to_python(), value and error."""
+
+    def assertSameOutcome(self, text):
+        try:
+            expected = ("value", repr(from_json(text).to_python()))
+        except KeaJSONError as error:
+            expected = ("error", str(error))
+        try:
+            got = ("value", repr(decode_json(text)))
+        except KeaJSONError as error:
+            got = ("error", str(error))
+        self.assertEqual(got, expected, repr(text))
+        # bytes are read as Latin-1, as from_json reads them
+        try:
+            got_bytes = ("value", repr(decode_json(text.encode("latin-1", "replace"))))
+        except KeaJSONError as error:
+            got_bytes = ("error", str(error))
+        if all(ord(ch) < 0x100 for ch in text):
+            self.assertEqual(got_bytes, expected, repr(text))
+
+    @given(st.lists(_JSON_PIECES, max_size=25).map("".join))
+    @settings(max_examples=3000, deadline=None)
+    def test_random_texts(self, text):
+        self.assertSameOutcome(text)
+
+    @given(_VALUES)
+    @settings(max_examples=500, deadline=None)
+    def test_printed_values(self, value):
+        """What Kea (and to_kea_text) writes, and Python's json of it."""
+        self.assertSameOutcome(to_kea_text({"v": value}))
+        try:
+            self.assertSameOutcome(json.dumps({"v": value}))
+        except TypeError:
+            pass
+
+    def test_edges(self):
+        for text in ['[1,]', '{"a":1,"a":2,"b":3}', '{"a":1}  x', ' \x0c{"a":1}', '01',
+                     "[" * MAX_DEPTH + "]" * MAX_DEPTH,
+                     "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1),
+                     "[" * 300 + "]" * 300, "", " ", '"\\u00e9"', '{"a": NaN}', '1e400', '-0.0']:
+            self.assertSameOutcome(text)
+
+    def test_deeper_than_kea_refused(self):
+        """Python's decoder would read 300 levels; Kea's parser refuses
+        more than MAX_DEPTH."""
+        self.assertRaises(KeaJSONError, decode_json, b"[" * 300 + b"]" * 300)

@@ -1366,6 +1366,53 @@ class PositionTests(LeaseCmdsTestCase):
                          {"result": 1, "text": "missing parameter 'ip-address' (<string>:0:0)"})
 
 
+class PlainCommandTests(SynchronousTestCase):
+    """A plain command map (how the HA listener hands a partner's lease
+    update to the command table) is answered exactly as the same map
+    wrapped in position-less elements was before the table passed plain
+    maps through: same answers, lease file rows and statistics."""
+
+    def server(self) -> LeaseCmdsTestCase:
+        case = LeaseCmdsTestCase()
+        case.mktemp = self.mktemp
+        case.addCleanup = self.addCleanup
+        case.setUp()
+        return case
+
+    def sequence(self) -> List[Any]:
+        lease = {"ip-address": "10.4.1.12", "hw-address": "01:02:03:04:05:06",
+                 "client-id": "01:02:03", "expire": NOW + 4000, "valid-lft": 4000,
+                 "subnet-id": 1, "fqdn-fwd": True, "fqdn-rev": True, "hostname": "Host.Example.",
+                 "state": 0, "force-create": True}
+        steps: List[Any] = [("lease4-update", lease), ("lease4-update", dict(lease, state=1)),
+                            ("lease4-update", dict(lease, **{"force-create": False})),
+                            ("lease4-del", {"ip-address": "10.4.1.12"}),
+                            ("lease4-update", None), ("lease4-update", [1]),
+                            ("lease4-update", dict(lease, **{"user-context": {"a": [1, {}]},
+                                                            "comment": "c"})),
+                            ("lease4-update", dict(lease, **{"user-context": {"comment": "x"},
+                                                            "comment": "c"})),
+                            ("lease4-update", dict(lease, **{"user-context": [1]})),
+                            ("lease4-get", {"ip-address": "10.4.1.12", "type": 5})]
+        for raw, _text in ADD_ERRORS:
+            steps.append(("lease4-add", json.loads(raw)))
+            steps.append(("lease4-update", json.loads(raw)))
+        return steps
+
+    def test_same_as_elements_without_positions(self):
+        plain, wrapped = self.server(), self.server()
+        for name, arguments in self.sequence():
+            message: Dict[str, Any] = {"command": name}
+            if arguments is not None:
+                message["arguments"] = arguments
+            got = plain.successResultOf(plain.table.execute(name, arguments))
+            expected = wrapped.successResultOf(wrapped.table.process(from_python(message)))
+            self.assertEqual(got, expected, message)
+        self.assertEqual(plain.rows(), wrapped.rows())
+        self.assertGreater(len(plain.rows()), 3)
+        self.assertEqual(plain.stats.get_all(), wrapped.stats.get_all())
+
+
 # ---------------------------------------------------------------------------
 # Over a real unix control socket
 
