@@ -11,7 +11,10 @@ The order of preference and every odd corner follow Kea's code:
 * ``discover_lease4``: the reserved address, the client's existing lease
   (even if it asks for another address), the requested address, then the
   iterative allocator — which is advanced by every DISCOVER although nothing
-  is stored;
+  is stored.  Kea tries each address after the cursor in turn; with a store
+  that knows which addresses ahead hold unexpired leases (the memfile's
+  ``next_free_address``) the cursor jumps over those at once, landing where
+  Kea's would (a full pool costs a few look-ups, not one per address);
 * ``request_lease4``: a reserved address asked by someone else is refused,
   an address leased to another client is refused, an address outside every
   allowed pool is "unknown" (silence, not NAK), the own lease is extended,
@@ -233,6 +236,10 @@ class AllocationEngine:
         self._reserved = reserved_by_address
         self._lease = lease_factory
         self._order = 0
+        # The memfile store answers which addresses ahead hold unexpired
+        # leases; a store without the method (PostgreSQL) gets Kea's scan.
+        self._next_free: Optional[Callable[[int, int, int], Optional[int]]] = getattr(
+            store, "next_free_address", None)
         # subnet id -> the names _assigned counts (formatted once).
         self._assigned_names: Dict[int, Tuple[str, str, str]] = {}
         #: ``(name, delta)`` sink for Kea's allocation statistics
@@ -341,6 +348,42 @@ class AllocationEngine:
         first = pools[first_index]
         first.set_last(first.first)
         return self._touch(subnet, first.first)
+
+    def _skip_leased(self, subnet: SubnetRuntime, classes: Collection[str], budget: int,
+                     next_free: Callable[[int, int, int], Optional[int]], now: int) -> int:
+        """Up to ``budget`` picks at once: those :meth:`pick_address` would
+        make next in its current pool and that return addresses holding a
+        lease not expired at ``now`` (``next_free``, the store's occupancy
+        index, knows them), which the allocator would only skip.  Leaves the
+        cursors where those picks would have; the count of picks made.
+
+        Only the steps inside one pool are jumped (``last + 1`` while the
+        pool's cursor is the subnet's): moving to the next pool or wrapping
+        stays with :meth:`pick_address`, so the order of candidates — Kea's —
+        is unchanged."""
+        last = subnet.last_allocated
+        for pool in subnet.pools:
+            guard = pool.client_class
+            if guard and guard not in classes:
+                continue
+            if pool.first <= last <= pool.last:
+                break
+        else:
+            return 0
+        if not pool.valid or pool.last_allocated != last or last >= pool.last:
+            return 0
+        end = last + budget
+        if end > pool.last:
+            end = pool.last
+        free = next_free(last + 1, end, now)
+        cursor = end if free is None else free - 1
+        skipped = cursor - last
+        if skipped:
+            pool.last_allocated = subnet.last_allocated = cursor
+            # As many _touch calls: only the order between subnets matters.
+            self._order += skipped
+            subnet.last_allocated_order = self._order
+        return skipped
 
     # -- helpers --------------------------------------------------------
 
@@ -605,11 +648,17 @@ class AllocationEngine:
             subnet = ctx.subnet = self._preferred_subnet(network, subnet)
         original = subnet
         total_attempts = 0
+        next_free = self._next_free
         while subnet is not None:
             attempts = subnet.pool_capacity(ctx.classes)
             total_attempts += attempts
-            for _ in range(attempts):
+            while attempts > 0:
+                if next_free is not None:
+                    attempts -= self._skip_leased(subnet, ctx.classes, attempts, next_free, ctx.now)
+                    if not attempts:
+                        break
                 candidate = IPv4Address(self.pick_address(subnet, ctx.classes))
+                attempts -= 1
                 existing = self._store.get_lease4(candidate)
                 lease = None
                 if existing is None:

@@ -25,7 +25,12 @@ Three pieces:
   counts per (subnet, state) kept as leases change.  The indexes are sized
   for a million leases (an int or a small dict per key, not a set per
   lease; heap entries are single ints); a subnet's leases are found by
-  walking the address order (only commands ask).  Every
+  walking the address order (only commands ask).  For the allocator
+  (:meth:`MemfileLeaseStore.next_free_address`, not part of the
+  interfaces: a store without it gets the allocator's plain scan) it keeps,
+  once asked, a byte per address of each /16 it was asked about — 1 while
+  a lease there cannot be taken — so skipping a run of leased addresses is
+  one ``bytearray.find``.  Every
   change is handed to an optional persistence sink (a
   :class:`kea_twisted.leasefile.LeaseFile`) *before* memory changes and
   before the call returns, as Kea writes the CSV row first
@@ -372,6 +377,17 @@ class MemfileLeaseStore:
         self._active: List[int] = []
         self._reclaimed: List[int] = []
         self._sorted: Optional[List[int]] = None
+        # The allocator's occupancy index (next_free_address), started by
+        # its first question: address >> 16 -> one byte per address of that
+        # /16, 1 = "a lease not reclaimed, expiring at or after _swept, is
+        # here", so never 1 for an address the allocator could take.
+        self._occupancy: Optional[Dict[int, bytearray]] = None
+        # Heap of ``expire << 32 | address`` entries for the leases that may
+        # have a 1 byte (the same ints as the _active heap's), popped as
+        # their expire passes: the byte goes to 0 when the lease expires.
+        self._occupancy_expiry: List[int] = []
+        # The latest ``now`` the bytes have been swept to.
+        self._swept = 0
         with gc_paused():
             by_address = self._by_address
             for lease in leases:
@@ -478,9 +494,23 @@ class MemfileLeaseStore:
         count_key = (lease.subnet_id, lease.state)
         self._counts[count_key] = self._counts.get(count_key, 0) + 1
         heap = self._reclaimed if lease.state == STATE_EXPIRED_RECLAIMED else self._active
-        heapq.heappush(heap, (lease.cltt + lease.valid_lifetime) << 32 | address)
+        entry = (lease.cltt + lease.valid_lifetime) << 32 | address
+        heapq.heappush(heap, entry)
         if len(heap) > 2 * len(self._by_address) + 1024:
             self._rebuild_heaps()
+        occupancy = self._occupancy
+        if occupancy is not None:
+            # The lease's byte: 1 unless the allocator could take the
+            # address (reclaimed, or expired before the last sweep).
+            busy = lease.state != STATE_EXPIRED_RECLAIMED and entry >> 32 >= self._swept
+            if busy:
+                expiry = self._occupancy_expiry
+                heapq.heappush(expiry, entry)
+                if len(expiry) > 2 * len(self._by_address) + 1024:
+                    self._rebuild_occupancy_expiry()
+            chunk = occupancy.get(address >> 16)
+            if chunk is not None:
+                chunk[address & 0xFFFF] = busy
 
     def _unindex(self, lease: Lease4) -> None:
         # The heap entry goes stale by itself (lazy invalidation).
@@ -497,6 +527,10 @@ class MemfileLeaseStore:
             self._counts[count_key] = count
         else:
             del self._counts[count_key]
+        if self._occupancy is not None:
+            chunk = self._occupancy.get(address >> 16)
+            if chunk is not None:
+                chunk[address & 0xFFFF] = 0
 
     def _rebuild_heaps(self) -> None:
         active: List[int] = []
@@ -507,6 +541,118 @@ class MemfileLeaseStore:
         heapq.heapify(active)
         heapq.heapify(reclaimed)
         self._active, self._reclaimed = active, reclaimed
+
+    # -- the allocator's occupancy index ----------------------------------
+
+    def _rebuild_occupancy_expiry(self) -> None:
+        swept = self._swept
+        heap = [(lease.cltt + lease.valid_lifetime) << 32 | address
+                for address, lease in self._by_address.items()
+                if lease.state != STATE_EXPIRED_RECLAIMED and lease.cltt + lease.valid_lifetime >= swept]
+        heapq.heapify(heap)
+        self._occupancy_expiry = heap
+
+    def _occupancy_chunk(self, index: int) -> bytearray:
+        """The bytes of the /16 number ``index``, built from the leases:
+        which addresses hold one, at C speed, then the leases that may be
+        taken set back to 0 — reclaimed ones and those expired before the
+        last sweep, found in the expiration heaps — unless there are many,
+        when every lease of the /16 is looked at."""
+        base = index << 16
+        addresses = range(base, base + 0x10000)
+        by_address = self._by_address
+        swept = self._swept
+        takeable = self._takeable_entries(swept)
+        if takeable is None:
+            chunk = bytearray(0x10000)
+            for offset, lease in enumerate(map(by_address.get, addresses)):
+                if (lease is not None and lease.state != STATE_EXPIRED_RECLAIMED
+                        and lease.cltt + lease.valid_lifetime >= swept):
+                    chunk[offset] = 1
+        else:
+            chunk = bytearray(map(by_address.__contains__, addresses))
+            for entry in takeable:
+                address = entry & _ADDRESS_MASK
+                if address >> 16 == index:
+                    lease = by_address.get(address)
+                    if lease is not None and (lease.state == STATE_EXPIRED_RECLAIMED
+                                              or lease.cltt + lease.valid_lifetime < swept):
+                        chunk[address - base] = 0
+        self._occupancy[index] = chunk  # type: ignore[index]
+        return chunk
+
+    def _takeable_entries(self, swept: int, most: int = 0x4000) -> Optional[List[int]]:
+        """Heap entries covering every reclaimed lease and every other one
+        expiring before ``swept`` (with stale ones), or None if more than
+        ``most``.  The second kind are the _active heap's entries below
+        ``swept``: the top of the heap, walked without popping."""
+        if len(self._reclaimed) > most:
+            return None
+        entries = list(self._reclaimed)
+        heap = self._active
+        size = len(heap)
+        limit = swept << 32
+        pending = [0] if heap and heap[0] < limit else []
+        while pending:
+            i = pending.pop()
+            entries.append(heap[i])
+            if len(entries) > most:
+                return None
+            for child in (2 * i + 1, 2 * i + 2):
+                if child < size and heap[child] < limit:
+                    pending.append(child)
+        return entries
+
+    def _sweep(self, now: int) -> None:
+        """Bytes of leases that expired before ``now`` go to 0."""
+        heap = self._occupancy_expiry
+        limit = now << 32
+        occupancy = self._occupancy
+        by_address = self._by_address
+        heappop = heapq.heappop
+        while heap and heap[0] < limit:
+            address = heappop(heap) & _ADDRESS_MASK
+            chunk = occupancy.get(address >> 16)  # type: ignore[union-attr]
+            if chunk is not None:
+                lease = by_address.get(address)
+                # A stale entry (the lease changed since) leaves the byte to
+                # the lease's own entry.
+                if lease is not None and lease.cltt + lease.valid_lifetime < now:
+                    chunk[address & 0xFFFF] = 0
+        self._swept = now
+
+    def next_free_address(self, first: int, last: int, now: int) -> Optional[int]:
+        """The lowest address in ``[first, last]`` (ints) that the allocator
+        could take at ``now``, or None when each one holds a lease that is
+        not expired at ``now`` (:meth:`Lease4.is_expired`).
+
+        Every address below the answer holds such a lease; the answer
+        itself may too (a reclaimed lease expiring later, or ``now``
+        earlier than a previous question's), so the caller still checks
+        it.  O(1) amortised: one ``bytearray.find`` per /16 of the range,
+        each lease's expiry swept once.  The index is started by the first
+        question (nothing is kept for stores never asked)."""
+        occupancy = self._occupancy
+        if occupancy is None:
+            occupancy = self._occupancy = {}
+            # A heap already, with an entry for every lease not reclaimed.
+            self._occupancy_expiry = list(self._active)
+        if now > self._swept:
+            self._sweep(now)
+        address = first
+        while address <= last:
+            index = address >> 16
+            chunk = occupancy.get(index)
+            if chunk is None:
+                chunk = self._occupancy_chunk(index)
+            end = address | 0xFFFF
+            if end > last:
+                end = last
+            found = chunk.find(0, address & 0xFFFF, (end & 0xFFFF) + 1)
+            if found >= 0:
+                return index << 16 | found
+            address = end + 1
+        return None
 
     def _live(self, entry: int, reclaimed: bool) -> Optional[Lease4]:
         """The lease a heap entry stands for, or None if it is stale."""

@@ -5,6 +5,8 @@ iterative allocator (spec/dhcp4.md §3.2, §6, §7; alloc_engine.cc).
 
 from __future__ import annotations
 
+import random
+from dataclasses import replace
 from ipaddress import IPv4Address as A, IPv4Network
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -201,3 +203,139 @@ class RequestTests(SynchronousTestCase):
         self.store.add_lease(FakeLease(A("10.0.0.14"), mac(1), None, 7200, 1000, 1))
         result = self.e.request_lease4(ctx(self.s, fake=False, now=2000))
         self.assertEqual((result.lease.address, result.lease.cltt), (A("10.0.0.14"), 2000))
+
+
+class PlainScanStore:
+    """A memfile store without its occupancy index (as the PostgreSQL
+    store): the allocator falls back to checking every candidate."""
+
+    def __init__(self, store):
+        self._store = store
+
+    def __getattr__(self, name):
+        if name == "next_free_address":
+            raise AttributeError(name)
+        return getattr(self._store, name)
+
+
+class OccupancyIndexAllocationTests(SynchronousTestCase):
+    """The allocator with the memfile store's occupancy index picks what
+    the plain scan picks (Kea's order), leaves the cursors where it leaves
+    them and counts the same statistics, over random pools, leases,
+    expiry, reservations, classes and shared networks."""
+
+    def world(self, seed, indexed):
+        from kea_twisted.leases import MemfileLeaseStore
+
+        rng = random.Random(seed)
+        # Pools cut from a span across a /16 boundary (two index chunks).
+        span_first, span_last = int(A("10.0.255.180")), int(A("10.1.0.70"))
+        cuts = sorted(rng.sample(range(span_first, span_last + 1), 2 * rng.randint(2, 4)))
+        ranges = [(cuts[i], cuts[i + 1]) for i in range(0, len(cuts), 2)]
+        shared = rng.random() < 0.4
+        network = NetworkRuntime("net") if shared else None
+        subnets = []
+        split = rng.randint(1, len(ranges) - 1) if shared else len(ranges)
+        for sid, part in ((1, ranges[:split]), (2, ranges[split:])):
+            if not part:
+                continue
+            pools = [PoolRuntime(first, last, "gold" if rng.random() < 0.25 else None) for first, last in part]
+            subnets.append(SubnetRuntime(sid, IPv4Network("10.0.0.0/14"), pools, network=network))
+        if network is not None:
+            network.subnets = subnets
+        addresses = [a for first, last in ranges for a in range(first, last + 1)]
+        full = rng.choice([0.5, 0.9, 1.0, 1.0])
+        now = 10_000
+        leases = []
+        for address in addresses:
+            if rng.random() < full:
+                leases.append(FakeLease(A(address), mac(rng.randint(100, 250)), None, rng.randint(0, 300),
+                                        now - rng.randint(0, 300), rng.choice([s.id for s in subnets]),
+                                        state=rng.choice([0, 0, 0, 0, 1, 2])))
+        memfile = MemfileLeaseStore(leases=leases)
+        reserved = {}
+        for address in rng.sample(addresses, min(len(addresses), 6)):
+            for s in subnets:
+                reserved[(s.id, A(address))] = ReservationView("hw-address", mac(rng.randint(1, 20)), A(address))
+        e = AllocationEngine(memfile if indexed else PlainScanStore(memfile), reserved, FakeLease)
+        stats = []
+        e.on_stat = lambda name, delta: stats.append((name, delta))
+        return rng, e, memfile, subnets, addresses, stats
+
+    def cursors(self, subnets):
+        return [(s.last_allocated, s.last_allocated_order, [(p.last_allocated, p.valid) for p in s.pools])
+                for s in subnets]
+
+    def run_world(self, seed, indexed):
+        rng, e, memfile, subnets, addresses, stats = self.world(seed, indexed)
+        now = 10_000
+        trace = []
+        for step in range(40):
+            now += rng.choice([0, 1, 5, 60, 200]) if rng.random() < 0.9 else -rng.randint(1, 100)
+            op = rng.random()
+            if op < 0.15:
+                # Leases change under the allocator: reclaimed, deleted.
+                for expired in memfile.get_expired_leases4(now, 10):
+                    memfile.update_lease(replace(expired, state=2))
+                memfile.delete_expired_reclaimed_leases4(now, rng.choice([0, 100]))
+                trace.append(("reclaim", len(memfile)))
+                continue
+            client = rng.randint(1, 40)
+            classes = ["gold"] if rng.random() < 0.3 else []
+            requested = rng.choice(addresses) if rng.random() < 0.2 else None
+            c = AllocationContext(
+                subnet=rng.choice(subnets), classes=classes, hwaddr=mac(client), client_id=None,
+                requested_address=A(requested) if requested else None, now=now,
+                valid_lifetime=lambda s: rng.choice([30, 600]), fake_allocation=op < 0.5,
+                host_identifiers=[("hw-address", mac(client))])
+            del stats[:]
+            result = e.discover_lease4(c) if op < 0.5 else e.request_lease4(c)
+            trace.append((step, str(result.lease.address) if result.lease else None, result.subnet.id,
+                          list(stats), self.cursors(subnets)))
+        trace.append(("store", memfile.get_all_leases4()))
+        return trace
+
+    def test_same_choices_as_plain_scan(self):
+        for seed in range(120):
+            indexed, plain = self.run_world(seed, True), self.run_world(seed, False)
+            for got, expected in zip(indexed, plain):
+                self.assertEqual(got, expected, f"seed {seed}")
+            self.assertEqual(len(indexed), len(plain))
+
+    def test_full_pool_answered_at_once(self):
+        """Every address leased: the same failure as the scan's, with a
+        handful of store look-ups instead of one per address."""
+        from kea_twisted.leases import MemfileLeaseStore
+
+        first, last = int(A("10.0.0.10")), int(A("10.0.3.250"))
+        results = []
+        for indexed in (True, False):
+            store = MemfileLeaseStore(leases=[FakeLease(A(a), mac(9), None, 7200, 1000, 1)
+                                              for a in range(first, last + 1)])
+            counting = CountingStore(store, indexed)
+            e = engine(counting)
+            stats = []
+            e.on_stat = lambda name, delta: stats.append((name, delta))
+            s = subnet(1, "10.0.0.0/22", PoolRuntime(first, last))
+            for n in range(3):
+                result = e.discover_lease4(ctx(s, mac=mac(n), now=2000))
+                self.assertIsNone(result.lease)
+            results.append((stats, self.cursors([s]), counting.lookups))
+        (stats, cursors, lookups), (plain_stats, plain_cursors, plain_lookups) = results
+        self.assertEqual((stats, cursors), (plain_stats, plain_cursors))
+        self.assertEqual(plain_lookups, 3 * (last - first + 1))
+        self.assertLessEqual(lookups, 3 * 2)
+
+
+class CountingStore(PlainScanStore):
+    """Counts get_lease4; hides the occupancy index unless ``indexed``."""
+
+    def __init__(self, store, indexed):
+        super().__init__(store)
+        self.lookups = 0
+        if indexed:
+            self.next_free_address = store.next_free_address
+
+    def get_lease4(self, address):
+        self.lookups += 1
+        return self._store.get_lease4(address)

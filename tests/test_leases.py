@@ -424,3 +424,122 @@ class StoreMachineTests(SynchronousTestCase):
         self.assertEqual(len(oldest), 10)
         self.assertEqual([l.expire for l in oldest], sorted(l.expire for l in oldest))
         self.assertEqual(oldest[0].expire, min(l.expire for l in store.get_all_leases4()))
+
+
+class OccupancyIndexTests(SynchronousTestCase):
+    """``next_free_address``, the allocator's occupancy index, against a
+    scan of the store, through every way a store changes."""
+
+    # A range across a /16 boundary: two chunks of the index.
+    FIRST, LAST = int(A("10.0.255.200")), int(A("10.1.0.60"))
+
+    def naive(self, store, first, last, now):
+        """The first address without a lease that is still valid at ``now``
+        (or with a reclaimed one: the index lets the allocator check it)."""
+        for address in range(first, last + 1):
+            held = store.get_lease4(A(address))
+            if held is None or held.is_reclaimed or held.is_expired(now):
+                return address
+        return None
+
+    def random_lease(self, rng, now, address=None):
+        return lease(str(A(address if address is not None else rng.randint(self.FIRST, self.LAST))),
+                     hw=rng.randint(1, 40), valid=rng.randint(0, 60), cltt=now - rng.randint(0, 60),
+                     state=rng.choice([0, 0, 0, 1, 2]), hostname=rng.choice(["", "h"]))
+
+    def check_store(self, seed, break_index=False):
+        rng = random.Random(seed)
+        now = 1000
+        full = rng.random()
+        initial = [self.random_lease(rng, now, a) for a in range(self.FIRST, self.LAST + 1) if rng.random() < full]
+        store = MemfileLeaseStore(leases=initial)
+        if break_index:
+            # A stale index on purpose: deletions forget to clear the byte.
+            store.next_free_address(self.FIRST, self.LAST, now)
+            store._unindex = lambda old, unindex=store._unindex, occupancy=store._occupancy: (
+                setattr(store, "_occupancy", None), unindex(old), setattr(store, "_occupancy", occupancy))
+        for _step in range(150):
+            now += rng.choice([0, 0, 1, 3, 10])
+            op = rng.randrange(6)
+            held = store.get_all_leases4()
+            if op == 0:
+                store.add_lease(self.random_lease(rng, now))
+            elif op == 1 and held:
+                store.delete_lease(rng.choice(held))
+            elif op == 2 and held:
+                old = rng.choice(held)
+                store.update_lease(replace(old, cltt=now, valid_lifetime=rng.randint(0, 40),
+                                           state=rng.choice([0, 2])))
+            elif op == 3:
+                for expired in store.get_expired_leases4(now, rng.randint(0, 5)):
+                    store.update_lease(replace(expired, state=2))
+                store.delete_expired_reclaimed_leases4(now, rng.randint(0, 30))
+            elif op == 4 and rng.random() < 0.05:
+                store.wipe_leases4(1)
+            first = rng.randint(self.FIRST, self.LAST)
+            last = rng.randint(first, self.LAST)
+            self.assertEqual(store.next_free_address(first, last, now), self.naive(store, first, last, now),
+                             f"seed {seed}, step {_step}, [{A(first)}, {A(last)}] at {now}")
+
+    def test_same_as_scan(self):
+        """Time moving forward: exactly the first address that is free,
+        expired or reclaimed, after adds, updates, deletes, reclamation,
+        flushes and wipes."""
+        for seed in range(60):
+            self.check_store(seed)
+
+    def test_stale_index_is_caught(self):
+        """The comparison above fails when the index misses a deletion."""
+        failed = 0
+        for seed in range(60):
+            try:
+                self.check_store(seed, break_index=True)
+            except self.failureException:
+                failed += 1
+        self.assertGreater(failed, 30)
+
+    def test_never_skips_a_candidate(self):
+        """Time also moving back: every address below the answer holds a
+        lease not expired at ``now``; None only if every one does."""
+        rng = random.Random(7)
+        store = MemfileLeaseStore(leases=[self.random_lease(rng, 1000, a) for a in range(self.FIRST, self.LAST + 1)
+                                          if rng.random() < 0.9])
+        for _step in range(400):
+            now = 1000 + rng.randint(-80, 80)
+            if rng.random() < 0.3:
+                store.add_lease(self.random_lease(rng, now))
+            first = rng.randint(self.FIRST, self.LAST)
+            last = rng.randint(first, self.LAST)
+            answer = store.next_free_address(first, last, now)
+            for address in range(first, last + 1 if answer is None else answer):
+                held = store.get_lease4(A(address))
+                self.assertTrue(held is not None and not held.is_expired(now), f"{A(address)} skipped at {now}")
+
+    def test_large_store_chunk(self):
+        """Chunks of a store with more leases than a /16 are built from the
+        addresses, not from every lease."""
+        leases = [lease(str(A(a)), valid=100, cltt=1000) for a in range(int(A("10.0.0.0")), int(A("10.1.8.0")))]
+        store = MemfileLeaseStore(leases=leases)
+        store.delete_lease(leases[66000])
+        self.assertEqual(store.next_free_address(int(A("10.0.0.0")), int(A("10.1.255.255")), 1050),
+                         int(leases[66000].address))
+        self.assertIsNone(store.next_free_address(int(A("10.0.0.0")), int(A("10.0.255.255")), 1050))
+        self.assertEqual(store.next_free_address(int(A("10.0.0.0")), int(A("10.0.255.255")), 1101),
+                         int(A("10.0.0.0")))
+
+    def test_chunk_built_either_way(self):
+        """A /16's bytes are the same built from the heaps' exceptions or
+        lease by lease, whatever the reclaimed and expired leases."""
+        for seed in range(20):
+            rng = random.Random(seed)
+            store = MemfileLeaseStore(leases=[self.random_lease(rng, 1000, a)
+                                              for a in range(self.FIRST, self.LAST + 1) if rng.random() < 0.8])
+            store.next_free_address(self.FIRST, self.FIRST, 1000 + rng.randint(-60, 60))
+            for _ in range(20):
+                store.add_lease(self.random_lease(rng, 1000))
+            for index in (self.FIRST >> 16, self.LAST >> 16):
+                from_heaps = bytes(store._occupancy_chunk(index))
+                by_lease = store._takeable_entries
+                store._takeable_entries = lambda swept: None
+                self.assertEqual(bytes(store._occupancy_chunk(index)), from_heaps, f"seed {seed}")
+                store._takeable_entries = by_lease
