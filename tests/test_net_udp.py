@@ -473,13 +473,14 @@ class GroupedLeaseRowsTests(SynchronousTestCase):
 
     def setUp(self):
         import os
-        import tempfile
 
         from kea_twisted.config.element import from_python
         from kea_twisted.config.staging import stage_config_element
         from kea_twisted.server import Dhcp4Server
 
-        workdir = tempfile.mkdtemp(prefix="backlog-")
+        # trial's own temporary directory, removed with the test run's.
+        workdir = os.path.abspath(self.mktemp())
+        os.makedirs(workdir)
         self.path = os.path.join(workdir, "leases4.csv")
         dhcp4 = {"interfaces-config": {"interfaces": ["lo"]},
                  "lease-database": {"type": "memfile", "persist": True, "name": self.path, "lfc-interval": 0},
