@@ -13,9 +13,12 @@ thread.  :class:`PgStorePool` is the multi-threaded arrangement (Kea's
 worker thread, chosen by the calling thread, so that the transactions of
 several threads are in flight at once and PostgreSQL's group commit can
 share one WAL flush among them.  :class:`ThreadedLeaseStore` is the
-:class:`ILeaseStore` over either: calls run in a worker
-``twisted.python.threadpool.ThreadPool`` and answer with Deferreds fired on
-the reactor thread.
+:class:`ILeaseStore` over either: calls run in a worker pool (the
+server's :class:`kea_twisted.threaded.WorkerPool`, or a Twisted
+``ThreadPool``) and answer with Deferreds fired on the reactor thread.
+The lease statements are prepared once per connection and run with
+libpq's ``PQexecPrepared`` as Kea runs them, parameters and results in
+binary (psycopg's cursor layer only for start-up and statistics).
 
 Kea facts kept here ([src] Kea 2.2 ``src/lib/dhcpsrv/pgsql_lease_mgr.cc``,
 ``src/lib/pgsql/pgsql_connection.cc``, ``pgsql_exchange.cc``,
@@ -74,6 +77,7 @@ Tests: tests/test_pgsql.py, tests/test_pgsql_server.py
 
 from __future__ import annotations
 
+import struct
 import threading
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
@@ -278,37 +282,113 @@ class PgConnectionParameters:
 
 # ---------------------------------------------------------------------------
 # SQL (our own statements over Kea's columns)
+#
+# The lease statements run as libpq prepared statements with binary
+# parameters and binary results (``PQexecPrepared``, Kea's way): psycopg's
+# cursor machinery (query conversion, adapters, its prepare cache) cost
+# two to three times the round trip itself in Python time, per statement.
+
+# Parameter and result types (PostgreSQL type OIDs).
+_INT8, _BYTEA, _BOOL, _TEXT, _FLOAT8 = 20, 17, 16, 25, 701
 
 _COLUMNS = ("address, hwaddr, client_id, valid_lifetime, "
             "extract(epoch from expire)::bigint, subnet_id, fqdn_fwd, fqdn_rev, "
             "hostname, state, convert_to(user_context, 'UTF8')")
 _SELECT = f"SELECT {_COLUMNS} FROM lease4"
+# to_timestamp(double precision): epoch seconds, never shifted by a session time zone.
+_EXPIRE_IS = "expire = to_timestamp($%d)"
 
-_SQL = {
-    "get_address": f"{_SELECT} WHERE address = %s",
-    "get_hwaddr": f"{_SELECT} WHERE hwaddr = %s ORDER BY subnet_id, address",
-    "get_hwaddr_subnet": f"{_SELECT} WHERE hwaddr = %s AND subnet_id = %s ORDER BY address LIMIT 1",
-    "get_client_id": f"{_SELECT} WHERE client_id = %s ORDER BY subnet_id, address",
-    "get_client_id_subnet": f"{_SELECT} WHERE client_id = %s AND subnet_id = %s ORDER BY address LIMIT 1",
-    "get_subnet": f"{_SELECT} WHERE subnet_id = %s ORDER BY address",
-    "get_hostname": f"{_SELECT} WHERE lower(hostname) = %s ORDER BY address",
-    "get_all": f"{_SELECT} ORDER BY address",
-    "get_page": f"{_SELECT} WHERE address > %s ORDER BY address LIMIT %s",
-    "get_expired": (f"{_SELECT} WHERE state != %s AND valid_lifetime != {INFINITE_LIFETIME} "
-                    "AND expire < to_timestamp(%s) ORDER BY expire, address LIMIT %s"),
+#: name -> (SQL with $n parameters, parameter types).
+_SQL: Dict[str, Tuple[str, Tuple[int, ...]]] = {
+    "get_address": (f"{_SELECT} WHERE address = $1", (_INT8,)),
+    "get_hwaddr": (f"{_SELECT} WHERE hwaddr = $1 ORDER BY subnet_id, address", (_BYTEA,)),
+    "get_hwaddr_subnet": (f"{_SELECT} WHERE hwaddr = $1 AND subnet_id = $2 ORDER BY address LIMIT 1",
+                          (_BYTEA, _INT8)),
+    "get_client_id": (f"{_SELECT} WHERE client_id = $1 ORDER BY subnet_id, address", (_BYTEA,)),
+    "get_client_id_subnet": (f"{_SELECT} WHERE client_id = $1 AND subnet_id = $2 ORDER BY address LIMIT 1",
+                             (_BYTEA, _INT8)),
+    "get_subnet": (f"{_SELECT} WHERE subnet_id = $1 ORDER BY address", (_INT8,)),
+    "get_hostname": (f"{_SELECT} WHERE lower(hostname) = $1 ORDER BY address", (_TEXT,)),
+    "get_all": (f"{_SELECT} ORDER BY address", ()),
+    "get_page": (f"{_SELECT} WHERE address > $1 ORDER BY address LIMIT $2", (_INT8, _INT8)),
+    "get_expired": (f"{_SELECT} WHERE state != $1 AND valid_lifetime != {INFINITE_LIFETIME} "
+                    "AND expire < to_timestamp($2) ORDER BY expire, address LIMIT $3", (_INT8, _FLOAT8, _INT8)),
     "insert": ("INSERT INTO lease4 (address, hwaddr, client_id, valid_lifetime, expire, subnet_id, "
                "fqdn_fwd, fqdn_rev, hostname, state, user_context) "
-               "VALUES (%s, %s, %s, %s, to_timestamp(%s), %s, %s, %s, %s, %s, convert_from(%s, 'UTF8'))"),
-    "update": ("UPDATE lease4 SET hwaddr = %s, client_id = %s, valid_lifetime = %s, "
-               "expire = to_timestamp(%s), subnet_id = %s, fqdn_fwd = %s, fqdn_rev = %s, hostname = %s, "
-               "state = %s, user_context = convert_from(%s, 'UTF8') WHERE address = %s"),
-    "delete": "DELETE FROM lease4 WHERE address = %s",
-    "delete_reclaimed": "DELETE FROM lease4 WHERE state = %s AND expire < to_timestamp(%s)",
+               "VALUES ($1, $2, $3, $4, to_timestamp($5), $6, $7, $8, $9, $10, convert_from($11, 'UTF8'))",
+               (_INT8, _BYTEA, _BYTEA, _INT8, _FLOAT8, _INT8, _BOOL, _BOOL, _TEXT, _INT8, _BYTEA)),
+    # update and delete carry the optimistic check Kea's UPDATE_LEASE4 /
+    # DELETE_LEASE4 have; "update_any" is for an address this store has not
+    # seen (nothing to compare with).
+    "update": ("UPDATE lease4 SET hwaddr = $1, client_id = $2, valid_lifetime = $3, "
+               "expire = to_timestamp($4), subnet_id = $5, fqdn_fwd = $6, fqdn_rev = $7, hostname = $8, "
+               "state = $9, user_context = convert_from($10, 'UTF8') WHERE address = $11 AND "
+               + _EXPIRE_IS % 12,
+               (_BYTEA, _BYTEA, _INT8, _FLOAT8, _INT8, _BOOL, _BOOL, _TEXT, _INT8, _BYTEA, _INT8, _FLOAT8)),
+    "update_any": ("UPDATE lease4 SET hwaddr = $1, client_id = $2, valid_lifetime = $3, "
+                   "expire = to_timestamp($4), subnet_id = $5, fqdn_fwd = $6, fqdn_rev = $7, hostname = $8, "
+                   "state = $9, user_context = convert_from($10, 'UTF8') WHERE address = $11",
+                   (_BYTEA, _BYTEA, _INT8, _FLOAT8, _INT8, _BOOL, _BOOL, _TEXT, _INT8, _BYTEA, _INT8)),
+    "delete": ("DELETE FROM lease4 WHERE address = $1 AND " + _EXPIRE_IS % 2, (_INT8, _FLOAT8)),
+    "delete_reclaimed": ("DELETE FROM lease4 WHERE state = $1 AND expire < to_timestamp($2)", (_INT8, _FLOAT8)),
+}
+#: Statements run through psycopg (start-up, statistics, a count).
+_PLAIN_SQL = {
     "stats": "SELECT subnet_id, state, leases FROM lease4_stat ORDER BY subnet_id, state",
     "version": "SELECT version, minor FROM schema_version",
+    "count": "SELECT count(*) FROM lease4",
 }
-# The optimistic check Kea's UPDATE_LEASE4 / DELETE_LEASE4 carry.
-_WHERE_EXPIRE = " AND expire = to_timestamp(%s)"
+
+#: Prepared statement names (psycopg's own are ``_pg3_<n>``).
+_STATEMENT_KEYS = {name: b"kea_twisted_" + name.encode() for name in _SQL}
+#: libpq's ``ExecStatusType`` values (``PGRES_COMMAND_OK``, ``PGRES_TUPLES_OK``).
+_COMMAND_OK, _TUPLES_OK = 1, 2
+
+
+def _error_from_result(result: Any, encoding: str) -> Exception:
+    """psycopg's exception for a failed ``PGresult`` (its class from the
+    SQLSTATE; none for a lost connection)."""
+    import psycopg
+    return psycopg.errors.error_from_result(result, encoding=encoding)
+
+
+#: Result/parameter format lists: all binary.
+_BINARY = [[1] * n for n in range(13)]
+_pack_int8 = struct.Struct("!q").pack
+_pack_float8 = struct.Struct("!d").pack
+_unpack_int8 = struct.Struct("!q").unpack
+
+
+def _encode_param(value: Any, oid: int, encoding: str) -> Optional[bytes]:
+    """One parameter in PostgreSQL's binary format."""
+    if value is None:
+        return None
+    if oid == _INT8:
+        return _pack_int8(value)
+    if oid == _BYTEA:
+        return bytes(value)
+    if oid == _BOOL:
+        return b"\x01" if value else b"\x00"
+    if oid == _FLOAT8:
+        return _pack_float8(value)
+    return value.encode(encoding)
+
+
+def _int8(value: Optional[bytes]) -> Optional[int]:
+    return None if value is None else _unpack_int8(value)[0]
+
+
+def _decode_row(get: Callable[[int, int], Optional[bytes]], r: int, encoding: str) -> Tuple[Any, ...]:
+    """Row ``r`` of a ``_COLUMNS`` result in binary format: ints, bytes,
+    bools and the hostname as text (NULL as None)."""
+    fwd, rev, hostname = get(r, 6), get(r, 7), get(r, 8)
+    try:
+        text = hostname.decode(encoding) if hostname is not None else None
+    except UnicodeDecodeError as e:
+        raise DbOperationError(f"Could not convert data to Lease4, reason: {e}") from None
+    return (_int8(get(r, 0)), get(r, 1), get(r, 2), _int8(get(r, 3)), _int8(get(r, 4)), _int8(get(r, 5)),
+            None if fwd is None else fwd != b"\x00", None if rev is None else rev != b"\x00",
+            text, _int8(get(r, 9)), get(r, 10))
 
 
 def _stored_expire(lease: Lease4) -> int:
@@ -392,9 +472,13 @@ class PgLeaseStore:
             parameters = PgConnectionParameters.from_config(parameters)
         self.parameters: PgConnectionParameters = parameters
         self._conn: Any = None
-        # One cursor for every statement: a new one per statement costs
-        # about as much Python time as the statement's own round trip.
+        # One cursor for the few statements psycopg runs: a new one per
+        # statement costs about as much Python time as the round trip.
         self._cursor: Any = None
+        # The connection's client encoding (text parameters and results) and
+        # the lease statements prepared on it so far.
+        self._encoding = "utf-8"
+        self._prepared: set = set()
         #: Called (on the thread using the store) when a statement finds the
         #: connection lost and marks it unusable: Kea's
         #: ``startRecoverDbConnection``.  Called once per loss; whoever set it
@@ -431,15 +515,17 @@ class PgLeaseStore:
             raise
         self._conn = conn
         self._cursor = conn.cursor()
+        self._encoding = conn.info.encoding
+        self._prepared = set()
 
     @staticmethod
     def _version(conn: Any) -> Tuple[int, int]:
         import psycopg
         try:
-            row = conn.execute(_SQL["version"]).fetchone()
+            row = conn.execute(_PLAIN_SQL["version"]).fetchone()
         except psycopg.Error as e:
             raise DbOpenError("unable to execute PostgreSQL statement <%s>, reason: %s"
-                              % (_SQL["version"], str(e).strip())) from None
+                              % (_PLAIN_SQL["version"], str(e).strip())) from None
         if row is None:
             raise DbOpenError("schema_version is empty")
         return int(row[0]), int(row[1])
@@ -497,12 +583,39 @@ class PgLeaseStore:
             raise DbOperationError(f"Statement exec failed, sqlstate:[ {e.sqlstate} ], reason: {str(e).strip()}") \
                 from e
 
+    def _exec(self, name: str, params: Sequence[Any]) -> Any:
+        """Lease statement ``name`` (prepared on this connection at its
+        first use) with ``params``, binary both ways: its ``PGresult``.
+        Raises psycopg's error for a failed statement (its SQLSTATE in
+        ``sqlstate``), as psycopg's own execute does."""
+        sql, types = _SQL[name]
+        pgconn = self._conn.pgconn
+        encoding = self._encoding
+        key = _STATEMENT_KEYS[name]
+        if name not in self._prepared:
+            result = pgconn.prepare(key, sql.encode(), types)
+            if result.status != _COMMAND_OK:
+                raise _error_from_result(result, encoding)
+            self._prepared.add(name)
+        result = pgconn.exec_prepared(key, [_encode_param(v, t, encoding) for v, t in zip(params, types)],
+                                      _BINARY[len(types)], 1)
+        status = result.status
+        if status != _TUPLES_OK and status != _COMMAND_OK:
+            raise _error_from_result(result, encoding)
+        return result
+
+    def _changed(self, name: str, params: Sequence[Any]) -> int:
+        """Rows changed by lease statement ``name``."""
+        return self._run(lambda c: self._exec(name, params).command_tuples or 0, name)
+
     def _query(self, name: str, params: Sequence[Any] = ()) -> List[Lease4]:
-        rows = self._run(lambda c: c.execute(_SQL[name], params).fetchall(), name)
+        result = self._run(lambda c: self._exec(name, params), name)
+        get, encoding = result.get_value, self._encoding
+        rows = [_decode_row(get, r, encoding) for r in range(result.ntuples)]
         leases = [_lease_from_row(r) for r in rows]
         seen = self._seen
-        for row, lease in zip(rows, leases):
-            seen[int(row[0])] = int(row[4] or 0)
+        for row in rows:
+            seen[row[0]] = row[4] or 0
         return leases
 
     def _one(self, name: str, params: Sequence[Any]) -> Optional[Lease4]:
@@ -520,7 +633,7 @@ class PgLeaseStore:
 
         def insert(conn: Any) -> bool:
             try:
-                conn.execute(_SQL["insert"], (address,) + values)
+                self._exec("insert", (address,) + values)
             except psycopg.errors.UniqueViolation:
                 return False
             return True
@@ -542,10 +655,10 @@ class PgLeaseStore:
         expected = _stored_expire(current) if current is not None else self._seen.get(address)
         log.debug("{msgid} updating IPv4 lease for address {address}", msgid="DHCPSRV_PGSQL_UPDATE_ADDR4",
                   address=lease.address, debuglevel=DBG_TRACE_DETAIL)
-        sql, params = _SQL["update"], values + (address,)
         if expected is not None:
-            sql, params = sql + _WHERE_EXPIRE, params + (expected,)
-        count = self._run(lambda c: c.execute(sql, params).rowcount, "update")
+            count = self._changed("update", values + (address, expected))
+        else:
+            count = self._changed("update_any", values + (address,))
         if count == 0:
             self._seen.pop(address, None)
             raise NoSuchLease(f"unable to update lease for address {lease.address} as it does not exist")
@@ -561,16 +674,14 @@ class PgLeaseStore:
             expected = _stored_expire(lease)
         log.debug("{msgid} deleted {address} from the lease database", msgid="DHCPSRV_PGSQL_DELETE_ADDR",
                   address=lease.address, debuglevel=DBG_TRACE_DETAIL)
-        count = self._run(lambda c: c.execute(_SQL["delete"] + _WHERE_EXPIRE, (address, expected)).rowcount,
-                          "delete")
+        count = self._changed("delete", (address, expected))
         self._seen.pop(address, None)
         return count == 1
 
     def delete_expired_reclaimed_leases4(self, now: int, secs: int) -> int:
         log.debug("{msgid} deleting reclaimed IPv4 leases that expired more than {secs} seconds ago",
                   msgid="DHCPSRV_PGSQL_DELETE_EXPIRED_RECLAIMED4", secs=secs, debuglevel=DBG_TRACE_DETAIL)
-        return self._run(lambda c: c.execute(
-            _SQL["delete_reclaimed"], (STATE_EXPIRED_RECLAIMED, now - secs)).rowcount)
+        return self._changed("delete_reclaimed", (STATE_EXPIRED_RECLAIMED, now - secs))
 
     def wipe_leases4(self, subnet_id: int) -> int:
         # Kea 2.2's PgSqlLeaseMgr::wipeLeases4 throws NotImplemented.
@@ -615,14 +726,14 @@ class PgLeaseStore:
         return self._query("get_expired", (STATE_EXPIRED_RECLAIMED, now, limit))
 
     def lease_counts(self) -> List[Tuple[int, int, int]]:
-        rows = self._run(lambda c: c.execute(_SQL["stats"]).fetchall())
+        rows = self._run(lambda c: c.execute(_PLAIN_SQL["stats"]).fetchall())
         # Kea clamps a negative count to 0; absent and zero are the same here.
         return [(int(s), int(st), int(n)) for s, st, n in rows if n is not None and n > 0]
 
     # -- conveniences ---------------------------------------------------------------
 
     def __len__(self) -> int:
-        return self._run(lambda c: c.execute("SELECT count(*) FROM lease4").fetchone()[0])
+        return self._run(lambda c: c.execute(_PLAIN_SQL["count"]).fetchone()[0])
 
 
 # ---------------------------------------------------------------------------

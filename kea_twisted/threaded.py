@@ -72,6 +72,7 @@ Tests: tests/test_pgsql_server.py
 from __future__ import annotations
 
 import os
+import queue
 import threading
 from collections import deque
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
@@ -88,6 +89,7 @@ __all__ = [
     "DEFAULT_PACKET_QUEUE_SIZE",
     "StatsFunnel",
     "ThreadedPacketHandler",
+    "WorkerPool",
     "DbReconnectControl",
     "ON_FAIL_ACTIONS",
     "ClientLocks",
@@ -125,9 +127,84 @@ def worker_count(multi_threading: Any, cores: Optional[int] = None) -> int:
     return max(1, size)
 
 
-def new_worker_pool(size: int = 1, name: str = "kea-lease-database") -> ThreadPool:
+class WorkerPool:
+    """``size`` threads taking calls from one queue, in order: the part of
+    Twisted's ``ThreadPool`` the SQL server uses (``callInThread``, and
+    ``callInThreadWithCallback`` for ``deferToThreadPool``).
+
+    Twisted's pool hands each call through a coordinator (a team of workers
+    behind a lock, a ``queue.Queue`` per worker, the caller's logging
+    context copied into the call): about as much Python time per packet as
+    a lease statement, paid on the reactor thread and again on the worker.
+    Here a call is one ``SimpleQueue.put`` (C, no Python lock) and one
+    ``get`` on an idle worker.  Calls queued before :meth:`stop` still run;
+    a call after it raises ``RuntimeError``.
+    """
+
+    def __init__(self, size: int = 1, name: str = "kea-lease-database"):
+        #: Thread count (``min``/``max`` as Twisted's pool calls them).
+        self.min = self.max = max(1, size)
+        self.name = name
+        self.threads: List[threading.Thread] = []
+        self.started = False
+        self.joined = False
+        self._calls: "queue.SimpleQueue[Optional[Tuple[Any, ...]]]" = queue.SimpleQueue()
+
+    def start(self) -> None:
+        self.started = True
+        for n in range(self.max - len(self.threads)):
+            thread = threading.Thread(target=self._serve, name=f"{self.name}-{n}", daemon=True)
+            self.threads.append(thread)
+            thread.start()
+
+    def callInThread(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self.callInThreadWithCallback(None, fn, *args, **kwargs)
+
+    def callInThreadWithCallback(self, on_result: Optional[Callable[[bool, Any], None]],
+                                 fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """``fn(*args, **kwargs)`` on a worker, then ``on_result(True,
+        value)`` or ``on_result(False, Failure)`` there (Twisted's
+        signature)."""
+        if self.joined:
+            raise RuntimeError("the worker pool is stopped")
+        self._calls.put((on_result, fn, args, kwargs))
+
+    def _serve(self) -> None:
+        get = self._calls.get
+        while True:
+            call = get()
+            if call is None:
+                return
+            on_result, fn, args, kwargs = call
+            try:
+                result = fn(*args, **kwargs)
+                ok = True
+            except BaseException:
+                result, ok = Failure(), False
+                if on_result is None:
+                    dhcpsrv_log.failure("unhandled error in a worker thread", result)
+            if on_result is not None:
+                try:
+                    on_result(ok, result)
+                except BaseException:
+                    dhcpsrv_log.failure("unhandled error in a worker thread's result callback")
+
+    def stop(self) -> None:
+        """Let the queued calls finish, then end and join the threads."""
+        self.joined = True
+        self.started = False
+        threads, self.threads = self.threads, []
+        for _ in threads:
+            self._calls.put(None)
+        current = threading.current_thread()
+        for thread in threads:
+            if thread is not current:
+                thread.join()
+
+
+def new_worker_pool(size: int = 1, name: str = "kea-lease-database") -> WorkerPool:
     """A started pool of ``size`` threads: the lease database's threads."""
-    pool = ThreadPool(minthreads=size, maxthreads=size, name=name)
+    pool = WorkerPool(size, name=name)
     pool.start()
     return pool
 

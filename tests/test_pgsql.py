@@ -218,6 +218,20 @@ class PgLeaseStoreTests(_PgCase, SynchronousTestCase):
         self.assertEqual(self.store.get_leases4_by_hostname("host.example"), [l])
         self.assertEqual(self.store.get_leases4_by_hostname("Host.Example"), [])
 
+    def test_text_and_nulls(self):
+        """Hostnames travel as UTF-8 text both ways; NULL columns written
+        behind the store's back read as Kea reads them (no client id, no
+        hostname, no user context)."""
+        l = lease(hostname="h\u00f4te.example", user_context={"n": "\u00e9"})
+        self.store.add_lease(l)
+        self.assertEqual(self.store.get_lease4(A("10.0.0.10")), l)
+        self.assertEqual(self.store.get_leases4_by_hostname("h\u00f4te.example"), [l])
+        with admin(self.access) as conn:
+            self.assertEqual(conn.execute("SELECT hostname FROM lease4").fetchone()[0], "h\u00f4te.example")
+            conn.execute("UPDATE lease4 SET client_id = NULL, hostname = NULL, user_context = NULL")
+        self.assertEqual(self.open_store().get_lease4(A("10.0.0.10")),
+                         replace(l, hostname="", user_context=None))
+
     def test_page(self):
         """Paging excludes the bound and returns up to limit leases in
         address order (Kea's getLeases4(lower_bound, page_size))."""
@@ -325,8 +339,10 @@ class PgLeaseStoreTests(_PgCase, SynchronousTestCase):
 
     def test_lost_connection(self):
         """A connection killed under the store makes it unusable
-        (DbConnectionUnusable) until reconnect(); nothing is lost."""
+        (DbConnectionUnusable) until reconnect(); nothing is lost, and the
+        statements prepared on the lost connection are prepared again."""
         self.store.add_lease(lease())
+        self.assertEqual(self.store.get_lease4(A("10.0.0.10")), lease())
         with admin(self.access) as conn:
             conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                          "WHERE usename = %s", (self.access["user"],))

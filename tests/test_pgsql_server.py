@@ -50,7 +50,8 @@ from kea_twisted.packet import Packet4, decode, encode
 from kea_twisted.server import Dhcp4Server
 from kea_twisted.stats import StatsMgr
 from kea_twisted.threaded import (
-    DbReconnectControl, StatsFunnel, ThreadedPacketHandler, client_keys, serialise_picks, worker_count,
+    DbReconnectControl, StatsFunnel, ThreadedPacketHandler, WorkerPool, client_keys, new_worker_pool, serialise_picks,
+    worker_count,
 )
 from tests import pgsql_cluster
 
@@ -86,6 +87,15 @@ def database(tag: str) -> Dict[str, Any]:
     access = _databases.get(tag)
     if access is None or access["port"] != c.port:
         access = _databases[tag] = c.create_kea_database()
+        # Kea's lease4 insert trigger updates lease4_stat and, when no row
+        # for the lease's (subnet, state) exists yet, inserts one: two
+        # connections inserting the first leases of a subnet at once race on
+        # lease4_stat's primary key and one insert fails with 23505, which
+        # reads as "address taken" (a NAK, in Kea as here).  The tests'
+        # subnet starts with its (empty) rows, as any database that has
+        # served that subnet before.
+        with admin(c, access) as conn:
+            conn.execute("INSERT INTO lease4_stat (subnet_id, state, leases) VALUES (1, 0, 0), (1, 1, 0)")
     else:
         with admin(c, access) as conn:
             conn.execute("DELETE FROM lease4")
@@ -436,6 +446,44 @@ class WorkerCountTests(SynchronousTestCase):
         self.assertEqual(worker_count(_MT(True, 0), cores=6), 6)
         self.assertEqual(worker_count(_MT(True, 0), cores=0), 1)
         self.assertEqual(worker_count(_MT(True, 0)), os.cpu_count() or 1)
+
+
+class WorkerPoolTests(SynchronousTestCase):
+    def test_calls_results_and_stop(self):
+        """Calls run on the pool's threads in queue order (one thread:
+        strictly one after the other); callInThreadWithCallback reports a
+        value or a Failure there; stop() lets the queued calls finish,
+        joins the threads, and refuses calls after it."""
+        pool = WorkerPool(1, name="test-pool")
+        self.assertEqual((pool.min, pool.max, pool.threads), (1, 1, []))
+        gate = threading.Event()
+        seen: List[Tuple[str, Any]] = []
+        pool.callInThread(gate.wait, 10)
+        pool.callInThread(lambda: seen.append(("thread", threading.current_thread().name)))
+        for n in range(5):
+            pool.callInThread(seen.append, ("call", n))
+        pool.callInThreadWithCallback(lambda ok, r: seen.append(("result", ok, r)), lambda a, b=0: a + b, 2, b=3)
+        pool.callInThreadWithCallback(lambda ok, r: seen.append(("result", ok, r.type)), lambda: 1 / 0)
+        pool.start()
+        self.assertEqual(len(pool.threads), 1)
+        gate.set()
+        pool.stop()
+        self.assertEqual(seen, [("thread", "test-pool-0")] + [("call", n) for n in range(5)]
+                         + [("result", True, 5), ("result", False, ZeroDivisionError)])
+        self.assertEqual(pool.threads, [])
+        self.assertRaises(RuntimeError, pool.callInThread, seen.append, "late")
+
+    def test_several_threads_share_the_queue(self):
+        """A call blocked on one thread does not hold up the others."""
+        pool = new_worker_pool(3)
+        self.addCleanup(pool.stop)
+        release = threading.Event()
+        done = threading.Semaphore(0)
+        pool.callInThread(release.wait, 10)
+        pool.callInThread(release.wait, 10)
+        pool.callInThread(done.release)
+        self.assertTrue(done.acquire(timeout=10))
+        release.set()
 
 
 class ClientKeysTests(SynchronousTestCase):
