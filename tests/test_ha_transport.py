@@ -17,6 +17,7 @@ import base64
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -24,7 +25,7 @@ import time
 from typing import Any, Dict, List, Optional
 
 import treq
-from twisted.internet import defer, reactor, task
+from twisted.internet import defer, reactor, task, tcp
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import CannotListenError, ConnectionDone
 from twisted.internet.interfaces import IListeningPort
@@ -727,16 +728,12 @@ class ClientRequestShapeTests(LoopbackMixin, TestCase):
 # The client's connections: reuse, bound, FIFO queue, replacement
 
 class _WireTransport(StringTransport):
-    """A transport that records each write and the TCP_NODELAY switch."""
+    """A transport that records the TCP_NODELAY switch (it does not provide
+    ITCPTransport, so Twisted's own HTTP client does not set it here)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.writes: List[bytes] = []
         self.no_delay = False
-
-    def write(self, data: bytes) -> None:
-        self.writes.append(data)
-        super().write(data)
 
     def setTcpNoDelay(self, enabled: bool) -> None:
         self.no_delay = enabled
@@ -748,11 +745,13 @@ class _MemoryEndpoint:
 
     def __init__(self) -> None:
         self.made: List[Any] = []
+        self.factories: List[Any] = []
         self.pending: List[defer.Deferred] = []
         self.refuse: Optional[Exception] = None
         self.hold = False
 
     def connect(self, factory: Any) -> defer.Deferred:
+        self.factories.append(factory)
         if self.refuse is not None:
             return defer.fail(self.refuse)
         d: defer.Deferred = defer.Deferred()
@@ -777,7 +776,8 @@ def _answer(text: str = "ok") -> bytes:
 
 
 class ClientPoolMemoryTests(SynchronousTestCase):
-    """PartnerClient's pool on in-memory connections and a fake clock."""
+    """PartnerClient (treq, Agent, HTTPConnectionPool behind a gate of
+    ``connections`` requests) on in-memory connections and a fake clock."""
 
     def client(self, connections: int = 2, **kw: Any) -> Any:
         clock = task.Clock()
@@ -829,20 +829,28 @@ class ClientPoolMemoryTests(SynchronousTestCase):
             self.assertEqual(self.successResultOf(d), [{"result": 0, "text": "ok"}])
         self.assertEqual(len(endpoint.made), 1)
 
-    def test_one_write_with_no_delay(self) -> None:
-        """Head and body leave in one write, on a TCP_NODELAY socket, with
-        Kea's headers (Host without port, Content-Length)."""
+    def test_request_in_one_turn_with_no_delay(self) -> None:
+        """Head and body are written during ``send`` itself (same reactor
+        turn: one segment, one TLS record), on a TCP_NODELAY socket, with
+        Kea's headers (Host without port, Content-Length), persistent, and
+        the pool's factory is quiet."""
         clock, endpoint, c = self.client(basic_auth=("u1", "p1"))
         c.send(commands.dhcp_disable(60))
         protocol, transport = endpoint.made[0]
         self.assertTrue(transport.no_delay)
-        self.assertEqual(len(transport.writes), 1)
+        self.assertFalse(endpoint.factories[0].noisy)
         body = (b'{ "arguments": { "max-period": 60, "origin": "ha-partner" }, '
                 b'"command": "dhcp-disable", "service": [ "dhcp4" ] }')
-        self.assertEqual(transport.writes[0],
-                         b"POST / HTTP/1.1\r\nHost: 127.0.0.82\r\nContent-Type: application/json\r\n"
-                         b"Authorization: Basic " + base64.b64encode(b"u1:p1") +
-                         b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        head, _, sent_body = transport.value().partition(b"\r\n\r\n")
+        self.assertEqual(sent_body, body)
+        lines = head.split(b"\r\n")
+        self.assertEqual(lines[0], b"POST / HTTP/1.1")
+        headers = dict(line.split(b": ", 1) for line in lines[1:])
+        self.assertEqual(headers.pop(b"Host"), b"127.0.0.82")
+        self.assertEqual(headers.pop(b"Content-Type"), b"application/json")
+        self.assertEqual(headers.pop(b"Authorization"), b"Basic " + base64.b64encode(b"u1:p1"))
+        self.assertEqual(headers.pop(b"Content-Length"), b"%d" % len(body))
+        self.assertEqual(headers, {b"Accept-Encoding": b"gzip"})  # treq's; Kea ignores it
 
     def test_lost_connection_is_replaced(self) -> None:
         """A connection the partner closed while idle is forgotten; the next
@@ -883,7 +891,7 @@ class ClientPoolMemoryTests(SynchronousTestCase):
         second = c.send(HEARTBEAT)
         clock.advance(5)
         self.failureResultOf(first, PartnerTimeout)
-        self.assertTrue(endpoint.made[0][1].disconnecting)
+        self.assertTrue(endpoint.made[0][1].disconnected)  # aborted, not closed politely
         endpoint.made[0][0].connectionLost(Failure(ConnectionDone()))
         # The second one now has its own connection; without answer it
         # times out 10 s after it was sent.
@@ -891,28 +899,65 @@ class ClientPoolMemoryTests(SynchronousTestCase):
         self.assertNoResult(second)
         clock.advance(5)
         self.failureResultOf(second, PartnerTimeout)
+        self.assertTrue(endpoint.made[1][1].disconnected)
 
-    def test_timeout_in_queue_leaves_the_queue(self) -> None:
-        """A request that timed out while queued is never sent."""
+    def test_timeout_while_reading_body_aborts_connection(self) -> None:
+        """An answer whose body stalls times out too; its connection stops
+        reading and is closed, never reused: a late rest of the body cannot
+        reach the next request."""
         clock, endpoint, c = self.client(connections=1, timeout=10)
         first = c.send(HEARTBEAT)
-        clock.advance(1)
-        second = c.send(commands.dhcp_disable(7))
-        clock.advance(9.5)
+        protocol, transport = endpoint.made[0]
+        protocol.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                              b"Content-Length: 40\r\n\r\n[ { \"res")
+        clock.advance(10)
         self.failureResultOf(first, PartnerTimeout)
-        endpoint.made[0][0].connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(transport.producerState, "stopped")
+        self.assertTrue(transport.disconnecting)
+        second = c.send(HEARTBEAT)
         self.assertEqual(len(endpoint.made), 2)
-        clock.advance(1)
+        endpoint.made[1][0].dataReceived(_answer("fresh"))
+        self.assertEqual(self.successResultOf(second)[0]["text"], "fresh")
+
+    def test_cancel_aborts_connection(self) -> None:
+        """A request cancelled by its caller fails with
+        PartnerConnectionError ``request cancelled`` and its connection is
+        aborted; the next request gets a new one."""
+        clock, endpoint, c = self.client(connections=1)
+        d = c.send(HEARTBEAT)
+        d.cancel()
+        self.assertEqual(str(self.failureResultOf(d, PartnerConnectionError).value), "request cancelled")
+        self.assertTrue(endpoint.made[0][1].disconnected)
+        endpoint.made[0][0].connectionLost(Failure(ConnectionDone()))
+        d = c.send(HEARTBEAT)
+        self.assertEqual(len(endpoint.made), 2)
+        endpoint.made[1][0].dataReceived(_answer())
+        self.successResultOf(d)
+
+    def test_timeout_in_queue_leaves_the_queue(self) -> None:
+        """A request that timed out while queued is never sent and does not
+        hold up the queue."""
+        clock, endpoint, c = self.client(connections=1, timeout=10)
+        first = c.send(HEARTBEAT)
+        clock.advance(5)
+        second = c.send(commands.dhcp_disable(7), timeout=2)
+        third = c.send(commands.dhcp_disable(8))
+        clock.advance(2)
         self.failureResultOf(second, PartnerTimeout)
-        # The new connection, opened for the second request, carried it.
-        self.assertIn(b"dhcp-disable", endpoint.made[1][1].value())
-        c3 = c.send(HEARTBEAT)
-        self.assertEqual(len(endpoint.made), 2)  # second's connection was aborted
-        self.assertNoResult(c3)
+        protocol, transport = endpoint.made[0]
+        self.assertIn(b"ha-heartbeat", transport.value())
+        transport.clear()
+        protocol.dataReceived(_answer())
+        self.successResultOf(first)
+        self.assertNotIn(b'"max-period": 7', transport.value())  # never sent
+        self.assertIn(b'"max-period": 8', transport.value())  # next in line, same connection
+        protocol.dataReceived(_answer())
+        self.successResultOf(third)
+        self.assertEqual(len(endpoint.made), 1)
 
     def test_connect_failure_fails_one_request(self) -> None:
-        """A refused connection fails the request at the head of the queue
-        (Kea's text); the next one gets its own attempt."""
+        """A refused connection fails the request it was opened for (Kea's
+        text); the next one gets its own attempt."""
         from twisted.internet.error import ConnectionRefusedError
         clock, endpoint, c = self.client(connections=1)
         endpoint.hold = True
@@ -945,17 +990,33 @@ class ClientPoolMemoryTests(SynchronousTestCase):
 
     def test_close(self) -> None:
         """close() fails queued and in-flight requests with ``client
-        closed`` and closes every connection."""
+        closed`` and aborts their connections; later sends fail at once."""
         clock, endpoint, c = self.client(connections=1)
         first, second = c.send(HEARTBEAT), c.send(HEARTBEAT)
         done = c.close()
         for d in (first, second):
             self.assertEqual(str(self.failureResultOf(d, PartnerConnectionError).value), "client closed")
-        self.assertTrue(endpoint.made[0][1].disconnecting)
-        self.assertNoResult(done)
-        endpoint.made[0][0].connectionLost(Failure(ConnectionDone()))
+        self.assertTrue(endpoint.made[0][1].disconnected)
+        self.assertEqual(len(endpoint.made), 1)  # the queued one never connected
         self.successResultOf(done)
         self.failureResultOf(c.send(HEARTBEAT), PartnerConnectionError)
+
+    def test_close_closes_idle_connections(self) -> None:
+        """close() closes idle connections politely (TLS: close_notify) and
+        fires once they are closed."""
+        clock, endpoint, c = self.client(connections=2)
+        a, b = c.send(HEARTBEAT), c.send(HEARTBEAT)
+        for protocol, _ in endpoint.made:
+            protocol.dataReceived(_answer())
+        done = c.close()
+        for protocol, transport in endpoint.made:
+            self.assertTrue(transport.disconnecting)
+            self.assertFalse(transport.disconnected)  # loseConnection, not abort
+        self.assertNoResult(done)
+        for protocol, _ in endpoint.made:
+            protocol.connectionLost(Failure(ConnectionDone()))
+        self.successResultOf(done)
+        self.assertEqual(clock.getDelayedCalls(), [])  # the 20 s timers too
 
     def test_close_cancels_connection_attempt(self) -> None:
         """close() also cancels a connection still being made."""
@@ -1002,16 +1063,30 @@ class DecodeJSONTests(SynchronousTestCase):
                 self.assertEqual(type(mine[1]), type(kea[1]), raw)
 
 
+def _socket_of(transport: Any) -> Any:
+    """The socket under a (TLS-wrapped) Twisted transport."""
+    for _ in range(4):  # bounded: TLS over TCP at most
+        if isinstance(transport, (tcp.Client, tcp.Server)):
+            return transport.getHandle()
+        transport = transport.transport
+    raise AssertionError("no TCP transport found")
+
+
+def _no_delay_on(transport: Any) -> int:
+    return _socket_of(transport).getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
 class ClientPoolLoopbackTests(LoopbackMixin, TestCase):
-    """The pool against the real listener over mutual TLS."""
+    """The client against the real listener over mutual TLS."""
 
     timeout = 60
 
     @defer.inlineCallbacks
     def test_burst_over_mtls_uses_pool_size_connections(self) -> Any:
         """40 lease-update-sized requests at once and 10 more one by one:
-        every one answered, at most ``connections`` TLS connections opened,
-        and no "Starting factory" line in the log."""
+        every one answered, ``connections`` TLS connections opened and no
+        more, TCP_NODELAY on both ends of each, and no "Starting factory"
+        line in the log."""
         logs = LogCapture(self)
         listener = yield self.start_listener(tls=ServerTLS(files("server1"), "server1"))
         c = self.client(tls=PartnerTLS(files("server2"), "server2"), connections=3)
@@ -1023,9 +1098,41 @@ class ClientPoolLoopbackTests(LoopbackMixin, TestCase):
         self.assertEqual(sorted(cmd["arguments"]["max-period"] for cmd in self.execute.commands[:40]),
                          list(range(1, 41)))
         self.assertEqual(c.connections_made, 3)
+        self.assertEqual(c.open_connections, 3)
         self.assertEqual(listener.connections, 3)
+        for protocol in c._connections:
+            self.assertEqual(_no_delay_on(protocol.transport), 1)
+        for channel in listener.site.connections:
+            self.assertEqual(_no_delay_on(channel.transport), 1)
         texts = [formatEvent(e) for e in logs.events]
         self.assertFalse([t for t in texts if "Starting factory" in t or "Stopping factory" in t], texts)
+
+    @defer.inlineCallbacks
+    def test_timeout_aborts_live_connection(self) -> Any:
+        """Over mutual TLS, a request the partner does not answer in time
+        fails with PartnerTimeout and its connection is closed on both
+        sides; the next request opens a new connection and is answered."""
+        stall: List[defer.Deferred] = []
+
+        def execute(command: Dict[str, Any]) -> Any:
+            if command["command"] == "dhcp-disable":
+                stall.append(defer.Deferred())
+                return stall[-1]
+            return Recorder()(command)
+
+        listener = yield self.start_listener(execute, tls=ServerTLS(files("server1"), "server1"))
+        c = self.client(tls=PartnerTLS(files("server2"), "server2"), connections=1, timeout=0.5)
+        yield c.send(HEARTBEAT)
+        [first] = list(c._connections)
+        lost = _when_lost(first)
+        yield self.assertFailure(c.send(commands.dhcp_disable(5)), PartnerTimeout)
+        yield lost
+        answer = yield c.send(HEARTBEAT)
+        self.assertEqual(answer[0]["result"], 0)
+        self.assertEqual(c.connections_made, 2)
+        self.assertEqual(listener.connections, 1)  # the partner saw the first one go
+        for d in stall:
+            d.callback({"result": 0, "text": "late"})  # the late answer goes nowhere
 
     @defer.inlineCallbacks
     def test_listener_restart_reconnects(self) -> Any:
@@ -1034,13 +1141,27 @@ class ClientPoolLoopbackTests(LoopbackMixin, TestCase):
         listener = yield self.start_listener()
         c = self.client(connections=2)
         yield c.send(HEARTBEAT)
-        closed = [conn.closed for conn in c._open]
+        lost = [_when_lost(protocol) for protocol in c._connections]
         for channel in list(listener.site.connections):
             channel.transport.loseConnection()
-        yield defer.gatherResults(closed)
+        yield defer.gatherResults(lost)
         self.assertEqual(c.open_connections, 0)
         yield c.send(HEARTBEAT)
         self.assertEqual(c.connections_made, 2)
+
+
+def _when_lost(protocol: Any) -> defer.Deferred:
+    """Fires after ``protocol`` (one of the client's HTTP11ClientProtocol)
+    lost its connection."""
+    lost: defer.Deferred = defer.Deferred()
+    connection_lost = protocol.connectionLost
+
+    def wrapper(reason: Failure) -> None:
+        connection_lost(reason)
+        lost.callback(None)
+
+    protocol.connectionLost = wrapper
+    return lost
 
 
 # ---------------------------------------------------------------------------

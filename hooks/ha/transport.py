@@ -91,18 +91,25 @@ with ``CmdResponseCreator``, as observed:
   ``certificate verify failed``, ``http request`` (plain HTTP sent to the
   TLS port).
 
-**Client** (:class:`PartnerClient`): Kea's ``HttpClient`` shape - a few
-persistent connections per partner (:func:`client_connections`: Kea keeps
-one, or ``http-client-threads`` with HA multi-threading; here at least
-:data:`DEFAULT_CONNECTIONS`), one request at a time on each, the others
-waiting in a FIFO queue; a connection is opened only when none is idle and
-fewer than the limit are open, so a burst of lease updates costs no new
-TCP/TLS handshakes.  Idle connections are dropped after 20 s, before
-Kea's 30 s idle timeout closes them under us; one whose request timed out
-is aborted (a late answer must not answer the next request); a lost one
-is replaced by the next request.  Requests go out in one write (head and
-body: one TLS record) with ``TCP_NODELAY``, so no request or answer waits
-for a delayed ACK (the listener sets it too).
+**Client** (:class:`PartnerClient`): treq over an ``Agent`` with an
+``HTTPConnectionPool(persistent=True)``, shaped as Kea's ``HttpClient`` - a
+few persistent connections per partner (:func:`client_connections`: Kea
+keeps one, or ``http-client-threads`` with HA multi-threading; here at least
+:data:`DEFAULT_CONNECTIONS`), one request at a time on each.  A
+``DeferredSemaphore`` of that size lets that many requests into treq at a
+time, the others wait in a FIFO queue; the pool keeps as many idle
+connections (``maxPersistentPerHost``), so a request opens a connection
+only when none is idle and fewer than the limit are open: a burst of lease
+updates costs no new TCP/TLS handshakes (the pool alone keeps two and
+opened a new connection for every further request in flight).  Idle
+connections are dropped after 20 s, before Kea's 30 s idle timeout closes
+them under us; one whose request timed out or was cancelled is aborted (a
+late answer must never be read); a lost one is replaced by the next
+request.  Connections are made by the client's own endpoint: TLS from
+:class:`PartnerTLS`, ``TCP_NODELAY`` so that no request or answer waits
+for a delayed ACK (the listener sets it too), and no "Starting factory"
+log line per connection.  The body is written in the same reactor turn as
+the head (one segment; Twisted's TLS makes one record of them).
 
 A request is ``POST <url path or />`` with ``Host: <host without port>``,
 ``Content-Type: application/json``, with basic auth ``Authorization``, and
@@ -146,12 +153,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import json
 import os
 import stat
-from collections import deque
 from dataclasses import dataclass, field
-from typing import (Any, Callable, Deque, Dict, Iterable, List, Mapping, Optional,
+from typing import (Any, Callable, Dict, Iterable, List, Mapping, Optional,
                     Sequence, Set, Tuple, Union)
 
 from cryptography import x509
@@ -162,25 +167,27 @@ from twisted.internet import defer
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.internet.error import ConnectError, ConnectionClosed
-from twisted.internet.interfaces import IHandshakeListener, IListeningPort
+from twisted.internet.interfaces import IHandshakeListener, IListeningPort, IStreamClientEndpoint
 from twisted.internet.ssl import CertificateOptions, TLSVersion, optionsForClientTLS
 from twisted.internet._sslverify import IOpenSSLTrustRoot
-from twisted.internet.protocol import ClientFactory, Protocol, connectionDone
+from twisted.internet.protocol import Protocol, connectionDone
 from twisted.logger import LogLevel
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
 from twisted.web import http, server
-from twisted.web.client import (HTTP11ClientProtocol, PotentialDataLoss, Request, ResponseDone,
+from twisted.web.client import (Agent, HTTPConnectionPool, PotentialDataLoss, ResponseDone,
                                 ResponseFailed, ResponseNeverReceived)
 from twisted.web.http_headers import Headers
-from twisted.web.iweb import IPolicyForHTTPS
+from twisted.web.iweb import IAgentEndpointFactory, IBodyProducer, IPolicyForHTTPS
 from twisted.web.resource import Resource
+from hyperlink import EncodedURL
+from treq.client import HTTPClient
 from zope.interface import implementer
 
 from hooks.ha.commands import REQUEST_TIMEOUT
 from hooks.ha.config import HAConfig, TLSFiles, Url, tls_error
 from kea_twisted.commands import CommandError, parse_command
-from kea_twisted.kea_json import KeaJSONError, from_json, to_kea_bytes
+from kea_twisted.kea_json import KeaJSONError, decode_json, to_kea_bytes
 from kea_twisted.logs import DBG_COMMAND, enabled, kea_logger
 
 __all__ = [
@@ -229,8 +236,6 @@ _CACHED_CONNECTION_TIMEOUT = 20.0
 #: :func:`client_connections`).
 DEFAULT_CONNECTIONS = 4
 
-_INT64_MIN = -(1 << 63)
-_INT64_MAX = (1 << 63) - 1
 
 ha_log = kea_logger("ha-hooks")
 http_log = kea_logger("http")
@@ -508,7 +513,7 @@ class PartnerBadAnswer(PartnerError):
 
 
 def _reasons(failure: Failure) -> List[Failure]:
-    """The failures inside HTTP11ClientProtocol's wrapper exceptions."""
+    """The failures inside Agent's wrapper exceptions."""
     value = failure.value
     inner = getattr(value, "reasons", None)
     if isinstance(value, (ResponseNeverReceived, ResponseFailed)) or inner:
@@ -533,6 +538,8 @@ def _classify(failure: Failure, url: str, timed_out: bool, closed: bool = False)
         if f.type is not None and f.type.__module__.startswith("service_identity"):
             return Failure(PartnerTLSError(f"certificate identity check failed: {f.value}", url))
     for f in reasons:
+        if f.check(defer.CancelledError):
+            return Failure(PartnerConnectionError("request cancelled", url))
         if f.check(ConnectError):
             text = getattr(f.value, "osError", None)
             text = os.strerror(text) if isinstance(text, int) else _connect_text(f.value)
@@ -569,190 +576,99 @@ def _no_delay(transport: Any) -> None:
         transport = getattr(transport, "transport", None)
 
 
-def _int64(text: str) -> int:
-    value = int(text)
-    if not _INT64_MIN <= value <= _INT64_MAX:
-        raise ValueError("outside Kea's int64")
-    return value
+@implementer(IBodyProducer)
+class _BodyProducer:
+    """A request body written at once when the request goes out.
 
+    treq's default producer for bytes (``FileBodyProducer``) writes from a
+    cooperator task, a reactor turn after the head; this one writes in the
+    same turn, so head and body reach the socket together (and Twisted's
+    TLS, which gathers one turn's writes, puts them in one record)."""
 
-def _finite(text: str) -> float:
-    value = float(text)
-    if value != value or value in (float("inf"), float("-inf")):
-        raise ValueError("not a finite double")
-    return value
+    def __init__(self, body: bytes):
+        self.body = body
+        self.length = len(body)
 
-
-def _not_json(text: str) -> Any:
-    raise ValueError(f"{text} is not JSON")
-
-
-_FAST_JSON = json.JSONDecoder(parse_int=_int64, parse_float=_finite, parse_constant=_not_json)
-
-
-def decode_json(raw: bytes) -> Any:
-    """The Python value of one JSON text, as
-    ``kea_json.from_json(raw).to_python()`` gives it, errors included.
-
-    Kea's peers send plain ASCII JSON; for such a text (no ``\\u`` escape,
-    which Kea reads as a byte, and no raw non-ASCII byte, which Kea keeps as
-    a Latin-1 character) the C decoder gives the same values - integers in
-    int64, finite doubles, the last duplicate key winning, the same
-    escapes, whitespace a subset of Kea's.  Anything it refuses or that is
-    outside that subset goes through Kea's parser, which decides and
-    words the error (:class:`~kea_twisted.kea_json.KeaJSONError`)."""
-    if raw.isascii() and b"\\u" not in raw:
-        try:
-            return _FAST_JSON.decode(raw.decode("ascii"))
-        except ValueError:
-            pass
-    return from_json(raw).to_python()
-
-
-class _Request(Request):
-    """A request written in one ``write`` (head and body together: one TLS
-    record, one segment) instead of Twisted's head-then-body-producer."""
-
-    def __init__(self, wire: bytes):
-        super().__init__(b"POST", b"/", _NO_HEADERS, None, persistent=True)
-        self._wire = wire
-
-    def writeTo(self, transport: Any) -> "Deferred[None]":
-        transport.write(self._wire)
+    def startProducing(self, consumer: Any) -> "Deferred[None]":
+        consumer.write(self.body)
         return defer.succeed(None)
 
+    def pauseProducing(self) -> None:
+        pass
 
-_NO_HEADERS = Headers()
+    def resumeProducing(self) -> None:
+        pass
+
+    def stopProducing(self) -> None:
+        pass
 
 
 class _Body(Protocol):
-    """Collects a response body."""
+    """Collects a response body into ``done``.  Cancelling ``done`` closes
+    the connection at once: the rest of that answer is never read, so the
+    connection never returns to the pool for another request."""
 
-    def __init__(self, done: "Deferred[bytes]"):
-        self.done = done
+    def __init__(self) -> None:
+        self.done: Deferred = Deferred(self._stop)
         self.chunks: List[bytes] = []
 
     def dataReceived(self, data: bytes) -> None:
         self.chunks.append(data)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
+        if self.done.called:
+            return  # cancelled
         if reason.check(ResponseDone, PotentialDataLoss):
             self.done.callback(b"".join(self.chunks))
         else:
             self.done.errback(reason)
 
-
-class _Connection(HTTP11ClientProtocol):
-    """One persistent connection of a :class:`PartnerClient`: at most one
-    request at a time (Kea does not pipeline either)."""
-
-    def __init__(self, client: "PartnerClient"):
-        super().__init__(self._quiescent)
-        self.client = client
-        self.idle_since = 0.0
-        self.usable = False
-        self.closed: Deferred = Deferred()
-
-    def connectionMade(self) -> None:
-        super().connectionMade()
-        _no_delay(self.transport)
-        self.usable = True
-
-    def _quiescent(self, _: Any) -> None:
-        # The answer is complete and the connection may carry the next
-        # request (called before the body reaches its reader).
-        self.client._released(self)
-
-    def connectionLost(self, reason: Failure = connectionDone) -> None:
-        self.usable = False
-        HTTP11ClientProtocol.connectionLost(self, reason)
-        self.client._lost(self)
-        self.closed.callback(None)
-
-    def discard(self) -> None:
-        """Close at once (a request on it timed out or was cancelled: a late
-        answer must not be taken for the next request's)."""
-        self.usable = False
+    def _stop(self, _: Deferred) -> None:
+        # The transport is the response's IPushProducer: stopProducing
+        # stops reading the socket now, loseConnection closes it where
+        # stopProducing only pauses.
         if self.transport is not None:
-            self.transport.abortConnection()
+            self.transport.stopProducing()
+            self.transport.loseConnection()
 
 
-class _ConnectionFactory(ClientFactory):
-    noisy = False  # no "Starting factory" line per connection in Kea's log
+@implementer(IStreamClientEndpoint, IAgentEndpointFactory)
+class _PartnerEndpoint:
+    """The Agent's only endpoint: connections to the client's partner
+    (``PartnerClient._endpoint``: TLS when it has some), made quietly (the
+    pool's factory is noisy: a "Starting factory" line per connection in
+    Kea's log), with TCP_NODELAY, counted.  The Agent asks for an endpoint
+    for every request, cached connection or not: the real one is only
+    built when a connection is opened."""
 
     def __init__(self, client: "PartnerClient"):
         self.client = client
 
-    def buildProtocol(self, addr: Any) -> _Connection:
-        return _Connection(self.client)
+    def endpointForURI(self, uri: Any) -> "_PartnerEndpoint":
+        return self
 
-
-class _Exchange:
-    """One request: queued, then on a connection, then answered once."""
-
-    __slots__ = ("client", "request", "result", "timer", "connection", "timed_out")
-
-    def __init__(self, client: "PartnerClient", request: _Request):
-        self.client = client
-        self.request = request
-        self.result: Deferred = Deferred(self._cancel)
-        self.timer: Any = None
-        self.connection: Optional[_Connection] = None
-        self.timed_out = False
-
-    def finish(self, result: Any) -> None:
-        """Fire once; later outcomes (a cancelled request's own failure)
-        are dropped."""
-        if self.result.called:
-            return  # returning None also swallows a late failure
-        if self.timer is not None and self.timer.active():
-            self.timer.cancel()
-        self.timer = None
-        self.client._pending.discard(self)
-        if isinstance(result, Failure):
-            result = _classify(result, self.client.url.text, self.timed_out, self.client._closed)
-            PartnerClient._log_failure(result, self.client.url.text)
-        self.result.callback(result)
-
-    def give_up(self, failure: Failure) -> None:
-        """Timed out or cancelled: leave the queue, or drop the connection
-        it is on, and fail now."""
-        client = self.client
-        if self.connection is None:
-            try:
-                client._queue.remove(self)
-            except ValueError:
-                pass
-        else:
-            self.connection.discard()
-        self.finish(failure)
-
-    def time_out(self) -> None:
-        self.timer = None
-        self.timed_out = True
-        self.give_up(Failure(defer.TimeoutError()))
-
-    def _cancel(self, _: Deferred) -> None:
-        if self.client._closed:
-            failure = Failure(PartnerConnectionError("client closed", self.client.url.text))
-        else:
-            failure = Failure(PartnerConnectionError("request cancelled", self.client.url.text))
-        self.give_up(failure)
+    def connect(self, factory: Any) -> Deferred:
+        factory.noisy = False
+        d = self.client._endpoint().connect(factory)
+        d.addCallback(self.client._connected)
+        return d
 
 
 class PartnerClient:
-    """Sends commands to one partner's HA listener over a few persistent
-    connections, as Kea's ``HttpClient`` does.
+    """Sends commands to one partner's HA listener with treq, over a few
+    persistent connections, as Kea's ``HttpClient`` does.
 
-    At most ``connections`` connections are open (or being opened) at a
-    time; a request goes out on an idle one, or opens one while fewer are
-    open than requests wait, or waits in a FIFO queue until one is free -
-    never a new connection per request.  A connection is closed after it
-    sat idle for 20 s (before Kea's 30 s idle timeout), when a request on it
-    timed out or was cancelled, or when the partner closed it; the next
-    request opens a new one.  A failed connection attempt fails the request
-    at the head of the queue (the one it was opened for); the others get
-    their own attempt.
+    At most ``connections`` requests are in flight (a
+    :class:`~twisted.internet.defer.DeferredSemaphore` in front of treq);
+    the others wait in a FIFO queue.  Under the gate, Twisted's
+    :class:`~twisted.web.client.HTTPConnectionPool` keeps up to
+    ``connections`` idle connections and hands one out per request: a
+    request opens a connection only when none is idle, i.e. only while
+    fewer than ``connections`` are open - never a new connection per
+    request.  A connection is closed after it sat idle for 20 s (before
+    Kea's 30 s idle timeout), when a request on it timed out or was
+    cancelled (Twisted's Agent aborts it; a cancelled body read closes it),
+    or when the partner closed it; the next request opens a new one.
 
     :param reactor: the reactor (``IReactorTCP`` + ``IReactorTime``).
     :param url: the partner's ``url`` (a :class:`~hooks.ha.config.Url` or
@@ -793,20 +709,24 @@ class PartnerClient:
         self._authorization = basic_auth
         self._host = self.url.stripped_hostname
         self._port = self.url.port or (443 if self.url.scheme == "https" else 80)
-        head = [f"POST {self.url.path or '/'} HTTP/1.1", f"Host: {self._host}",
-                "Content-Type: application/json"]
+        scheme = "https" if tls is not None else "http"
+        # Parsed once (treq would parse the text at every request); the
+        # hostname keeps IPv6 brackets.
+        self._target = EncodedURL.from_text(f"{scheme}://{self.url.hostname}:{self._port}{self.url.path or '/'}")
+        self._headers = Headers({b"Host": [self._host.encode("utf-8")],
+                                 b"Content-Type": [b"application/json"]})
         if basic_auth:
-            head.append(f"Authorization: {basic_auth}")
-        self._head = ("\r\n".join(head) + "\r\n").encode("latin-1")
-        #: Connections open (idle or busy) and being opened.
-        self._open: Set[_Connection] = set()
-        self._connecting = 0
-        self._attempts: Set[Deferred] = set()
-        #: Idle connections, most recently used last.
-        self._idle: List[_Connection] = []
-        self._queue: Deque[_Exchange] = deque()
-        self._pending: Set[_Exchange] = set()
-        self._reaper: Any = None
+            self._headers.setRawHeaders(b"Authorization", [basic_auth.encode("latin-1")])
+        self.pool = HTTPConnectionPool(reactor, persistent=True)
+        self.pool.maxPersistentPerHost = connections  # never more idle than the gate lets out
+        self.pool.cachedConnectionTimeout = _CACHED_CONNECTION_TIMEOUT
+        self.pool.retryAutomatically = False  # Twisted never retries a POST anyway
+        agent = Agent.usingEndpointFactory(reactor, _PartnerEndpoint(self), pool=self.pool)
+        self._http = HTTPClient(agent, data_to_body_producer=_BodyProducer)
+        self._gate = defer.DeferredSemaphore(connections)
+        self._pending: Set[Deferred] = set()
+        #: Connections opened (pruned of lost ones as new ones come).
+        self._connections: Set[Any] = set()
         self._closed = False
         #: Connections opened so far (for tests and diagnostics).
         self.connections_made = 0
@@ -828,71 +748,54 @@ class PartnerClient:
     @property
     def open_connections(self) -> int:
         """Connections open now (idle or carrying a request)."""
-        return len(self._open)
+        return sum(1 for c in self._connections if c.state != "CONNECTION_LOST")
 
     def send(self, command: Mapping[str, Any], *, timeout: Optional[float] = None) -> "Deferred[List[Any]]":
         """POST ``command`` (a map such as :func:`hooks.ha.commands.command`
         builds) and fire with the decoded JSON list answer, or fail with a
         :class:`PartnerError`."""
+        url = self.url.text
         if self._closed:
-            return defer.fail(PartnerConnectionError("client closed", self.url.text))
+            return defer.fail(PartnerConnectionError("client closed", url))
         body = to_kea_bytes(command)
-        exchange = _Exchange(self, _Request(b"%sContent-Length: %d\r\n\r\n%s"
-                                            % (self._head, len(body), body)))
+        timed_out = [False]
+
+        def on_timeout(result: Any, timeout: float) -> Any:
+            timed_out[0] = True
+            return result
+
+        d = self._gate.acquire()  # cancelling it leaves the queue
+        d.addCallback(self._post, body)
         limit = self.timeout if timeout is None else timeout
         if limit:
-            exchange.timer = self.reactor.callLater(limit, exchange.time_out)
-        self._pending.add(exchange)
-        self._queue.append(exchange)
-        self._dispatch()
-        return exchange.result
+            d.addTimeout(limit, self.reactor, onTimeoutCancel=on_timeout)
+        d.addErrback(lambda f: _classify(f, url, timed_out[0], self._closed))
+        d.addErrback(self._log_failure, url)
+        self._pending.add(d)
+        d.addBoth(self._forget, d)
+        return d
 
-    # -- the pool --------------------------------------------------------------
+    def _forget(self, result: Any, d: Deferred) -> Any:
+        self._pending.discard(d)
+        return result
 
-    def _dispatch(self) -> None:
-        """Give waiting requests to idle connections; open connections for
-        the rest while under the limit."""
-        queue = self._queue
-        while queue:
-            connection = self._take_idle()
-            if connection is None:
-                break
-            self._issue(connection, queue.popleft())
-        while (queue and len(queue) > self._connecting
-               and len(self._open) + self._connecting < self.max_connections):
-            self._connect()
-
-    def _take_idle(self) -> Optional[_Connection]:
-        now = self.reactor.seconds()
-        while self._idle:
-            connection = self._idle.pop()
-            if not connection.usable or connection.state != "QUIESCENT":
-                continue
-            if now - connection.idle_since >= _CACHED_CONNECTION_TIMEOUT:
-                connection.discard()  # the partner may be closing it
-                continue
-            return connection
-        return None
-
-    def _issue(self, connection: _Connection, exchange: _Exchange) -> None:
-        exchange.connection = connection
-        d = connection.request(exchange.request)
+    def _post(self, _gate: Any, body: bytes) -> "Deferred[List[Any]]":
+        """Send ``body`` (the gate is ours); give the gate back when the
+        exchange is over, whatever its outcome."""
+        if self._closed:
+            self._gate.release()
+            raise PartnerConnectionError("client closed", self.url.text)
+        d = self._http.request("POST", self._target, data=body, headers=self._headers.copy(),
+                               allow_redirects=False, unbuffered=True)
         d.addCallback(self._read_answer, self.url.text)
-        d.addBoth(exchange.finish)
-        # The connection is back in the idle list (or gone) by now: serve
-        # the next waiting request.
-        d.addBoth(lambda _: self._dispatch())
+        d.addBoth(self._release)
+        return d
 
-    def _connect(self) -> None:
-        self._connecting += 1
-        self.connections_made += 1
-        d = self._endpoint().connect(_ConnectionFactory(self))
-        self._attempts.add(d)
-        d.addBoth(self._attempt_over, d)
-        d.addCallbacks(self._connected, self._connect_failed)
-
-    def _attempt_over(self, result: Any, attempt: Deferred) -> Any:
-        self._attempts.discard(attempt)
+    def _release(self, result: Any) -> Any:
+        # The answer is complete, so its connection is back in the pool
+        # (HTTP11ClientProtocol returns it before the body's end is
+        # delivered): the next waiting request takes it.
+        self._gate.release()
         return result
 
     def _endpoint(self) -> Any:
@@ -904,65 +807,24 @@ class PartnerClient:
                                      endpoint)
         return endpoint
 
-    def _connected(self, connection: _Connection) -> None:
-        self._connecting -= 1
-        if self._closed:
-            connection.discard()
-            return
-        if not connection.usable:  # lost already: nothing to count
-            self._dispatch()
-            return
-        self._open.add(connection)
-        self._released(connection)
-        self._dispatch()
-
-    def _connect_failed(self, failure: Failure) -> None:
-        self._connecting -= 1
-        if self._closed:
-            return
-        if self._queue:
-            self._queue.popleft().finish(failure)
-        self._dispatch()
-
-    def _released(self, connection: _Connection) -> None:
-        """``connection`` is idle (just opened, or its answer is complete)."""
-        if not connection.usable or self._closed:
-            return
-        connection.idle_since = self.reactor.seconds()
-        self._idle.append(connection)
-        if self._reaper is None:
-            self._reaper = self.reactor.callLater(_CACHED_CONNECTION_TIMEOUT, self._reap)
-
-    def _reap(self) -> None:
-        """Close connections idle for 20 s; look again while some are idle."""
-        self._reaper = None
-        now = self.reactor.seconds()
-        keep = []
-        for connection in self._idle:
-            if now - connection.idle_since >= _CACHED_CONNECTION_TIMEOUT:
-                connection.usable = False
-                connection.transport.loseConnection()
-            elif connection.usable:
-                keep.append(connection)
-        self._idle = keep
-        if keep:
-            oldest = min(c.idle_since for c in keep)
-            self._reaper = self.reactor.callLater(
-                max(0.0, oldest + _CACHED_CONNECTION_TIMEOUT - now), self._reap)
-
-    def _lost(self, connection: _Connection) -> None:
-        self._open.discard(connection)
-        if connection in self._idle:
-            self._idle.remove(connection)
-        if not self._closed:
-            self._dispatch()
+    def _connected(self, protocol: Any) -> Any:
+        """A new connection (an ``HTTP11ClientProtocol``) of the pool."""
+        # Recent Twisted's HTTP11ClientProtocol sets it too, but only where
+        # the transport provides ITCPTransport (not all Twisted versions
+        # setup.cfg allows): a request or answer must not wait for the ACK
+        # of the previous one (Nagle + delayed ACK = ~40 ms).
+        _no_delay(protocol.transport)
+        self.connections_made += 1
+        self._connections = {c for c in self._connections if c.state != "CONNECTION_LOST"}
+        self._connections.add(protocol)
+        return protocol
 
     # -- answers ---------------------------------------------------------------
 
     @staticmethod
     def _read_answer(response: Any, url: str) -> "Deferred[List[Any]]":
-        d: Deferred = Deferred()
-        response.deliverBody(_Body(d))
+        body = _Body()
+        response.deliverBody(body)
 
         def decode(raw: bytes) -> List[Any]:
             parsed: Any = None
@@ -989,8 +851,7 @@ class PartnerClient:
                 raise PartnerBadAnswer("list of responses must not be empty", url, raw)
             return parsed
 
-        d.addCallback(decode)
-        return d
+        return body.done.addCallback(decode)
 
     @staticmethod
     def _log_failure(failure: Failure, url: str) -> Failure:
@@ -1001,27 +862,14 @@ class PartnerClient:
 
     def close(self) -> "Deferred[None]":
         """Fail waiting requests and those in flight with
-        :class:`PartnerConnectionError` ``client closed``, close every
-        connection; fires when they are closed."""
+        :class:`PartnerConnectionError` ``client closed`` (cancelling them
+        aborts their connections and connection attempts) and close the
+        pool's idle connections (TLS close_notify first); fires when the
+        idle ones are closed (aborted ones close at the next reactor turn)."""
         self._closed = True
-        if self._reaper is not None and self._reaper.active():
-            self._reaper.cancel()
-        self._reaper = None
-        for exchange in list(self._pending):
-            exchange.result.cancel()
-        self._queue.clear()
-        for attempt in list(self._attempts):
-            attempt.cancel()
-        idle, self._idle = self._idle, []
-        waits = []
-        for connection in list(self._open):
-            waits.append(connection.closed)
-            if connection in idle and connection.usable:
-                connection.usable = False
-                connection.transport.loseConnection()  # TLS: close_notify first
-            else:
-                connection.discard()
-        return defer.gatherResults(waits).addCallback(lambda _: None)
+        for d in list(self._pending):
+            d.cancel()
+        return self.pool.closeCachedConnections()
 
 
 def client_connections(config: HAConfig) -> int:
