@@ -118,6 +118,65 @@ def _port_free(port: int) -> bool:
     return True
 
 
+#: Ports claimed by running (or paused) clusters of any process on this
+#: machine: one file per port holding the claimant's PID.  A paused cluster
+#: (an outage test) leaves its port free at the socket level, where a
+#: cluster of the other trial worker (``-j 2``) would otherwise take it and
+#: make the paused one's restart fail.
+PORT_CLAIMS = os.path.join(tempfile.gettempdir(), "kea-twisted-pg-ports")
+
+
+def _claim_port(port: int) -> bool:
+    """Claim ``port`` for this process; False if a live process holds it."""
+    os.makedirs(PORT_CLAIMS, exist_ok=True)
+    path = os.path.join(PORT_CLAIMS, str(port))
+    for _ in range(2):  # bounded: once more after clearing a dead claim
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                with open(path) as f:
+                    holder = int(f.read().strip() or 0)
+            except (OSError, ValueError):
+                holder = 0
+            if holder == os.getpid():
+                return False  # another cluster of this process has it
+            if holder and _alive(holder):
+                return False
+            try:
+                os.unlink(path)  # the claimant died without releasing it
+            except FileNotFoundError:
+                pass
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        return True
+    return False
+
+
+def _release_port(port: Optional[int]) -> None:
+    if port is None:
+        return
+    path = os.path.join(PORT_CLAIMS, str(port))
+    try:
+        with open(path) as f:
+            mine = f.read().strip() == str(os.getpid())
+        if mine:
+            os.unlink(path)
+    except (OSError, ValueError):
+        pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class PgCluster:
     """One PostgreSQL server in a temporary directory.
 
@@ -183,12 +242,16 @@ class PgCluster:
 
     def _start_server(self, data: str) -> None:
         for port in self.ports:
+            if not _claim_port(port):
+                continue
             if not _port_free(port):
+                _release_port(port)
                 continue
             if self._launch(data, port):
                 return
             # Lost a race for the port (or another failure): try the next one.
             self._stop_process()
+            _release_port(port)
         raise RuntimeError("could not start PostgreSQL on any port of %s-%s:\n%s"
                            % (self.ports[0], self.ports[-1], self.server_log()))
 
@@ -274,8 +337,9 @@ class PgCluster:
             self._log = None
 
     def stop(self) -> None:
-        """Stop the server (by PID) and remove its directory."""
+        """Stop the server (by PID), release its port and remove its directory."""
         self._stop_process()
+        _release_port(self.port)
         if self.directory is not None:
             shutil.rmtree(self.directory, ignore_errors=True)
             self.directory = None
