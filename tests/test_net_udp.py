@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import socket
 from ipaddress import IPv4Address
+from unittest import SkipTest
 
 from twisted.internet import defer, reactor
 from twisted.internet.protocol import DatagramProtocol
@@ -216,6 +217,26 @@ class OpenSocketTests(SynchronousTestCase):
             self.assertEqual(sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR), 0)
         finally:
             sock.close()
+
+    def test_receive_buffer_for_pauses(self):
+        """The socket asks for RECEIVE_BUFFER of receive buffer: the kernel
+        grants twice what is asked, up to ``net.core.rmem_max`` (doubled),
+        never less than its default."""
+        from kea_twisted.net.udp import RECEIVE_BUFFER
+        plain = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        default = plain.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        plain.close()
+        try:
+            with open("/proc/sys/net/core/rmem_max") as f:
+                rmem_max = int(f.read())
+        except OSError:
+            raise SkipTest("no /proc/sys/net/core/rmem_max")
+        sock = open_udp_socket("lo", IPv4Address("127.0.0.1"), 0)
+        try:
+            granted = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        finally:
+            sock.close()
+        self.assertEqual(granted, max(default, 2 * min(RECEIVE_BUFFER, rmem_max)))
 
     def test_second_bind_fails(self):
         """Another socket on the same address and port makes the bind fail

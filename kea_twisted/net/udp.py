@@ -350,6 +350,25 @@ class ReceiveBacklog:
         self._waiting.clear()
 
 
+#: Receive buffer asked of the kernel for each DHCP socket (it grants up to
+#: ``net.core.rmem_max``).  Kea leaves the default (~208 KiB, a few hundred
+#: queued packets); an interpreter stops now and then for tens of
+#: milliseconds (a garbage collection, PyPy compiling a trace) and at
+#: 10,000 packets/s a 20 ms stop overflows the default buffer, dropping
+#: packets a moment later Kea would answer.  1 MiB holds ~0.2 s of such a
+#: load: enough for the pauses, small enough that queries waiting in it
+#: past saturation are still worth answering.
+RECEIVE_BUFFER = 1 << 20
+
+
+def _ask_receive_buffer(sock: socket.socket) -> None:
+    try:
+        if sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) < RECEIVE_BUFFER:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+    except OSError:
+        pass  # the default buffer still works
+
+
 def open_udp_socket(
     iface: str,
     addr: IPv4Address,
@@ -379,6 +398,7 @@ def open_udp_socket(
                 )
         if broadcast:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        _ask_receive_buffer(sock)
         sock.bind((str(addr), port))
         sock.setblocking(False)
     except BaseException:
