@@ -52,6 +52,7 @@ updates); an address held by two clients would be a double allocation.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import os
@@ -373,6 +374,13 @@ def ramp_pair(kind: str, args, rates: List[int], certs: str, work: str) -> Tuple
             s.wait_ready(deadline)
         took = wait_load_balancing(servers, LOAD_BALANCING_TIMEOUT)
         print(f"  both in load-balancing after {took:.1f} s", flush=True)
+        if args.warmup > 0:
+            # As perfdhcp_compare.warm_up: every pair alike, not reported
+            # (a PyPy pair's JIT warms over ~20 s of load on the HA path).
+            warm_args = argparse.Namespace(**dict(vars(args), seconds=args.warmup))
+            warm = run_ha_step(servers, rates[0], warm_args, work)
+            print(f"  {kind:12} warm-up {args.warmup} s (not reported) {fmt_ha_step(warm)}", flush=True)
+            time.sleep(1)
         saturated = 0
         for rate in rates:
             for s in servers:
@@ -440,7 +448,7 @@ def run(args) -> int:
     print(f"- Date: {time.strftime('%Y-%m-%d %H:%M')}; machine: {os.cpu_count()} CPUs, {platform.platform()}")
     print(f"- kea_twisted on {pc.interpreter(args.python)}; loggers at {args.severity}; two perfdhcp -R {args.clients} "
           f"-p {args.seconds} -s {args.seed} (one per server, same clients); DHCP and HA multi-threading on "
-          f"for both pairs; load average before: {load_before:.2f}")
+          f"for both pairs{pc.warmup_note(args, rates)}; load average before: {load_before:.2f}")
     print()
     for kind, (steps, leases) in results.items():
         print(f"### {PAIRS[kind]}")
