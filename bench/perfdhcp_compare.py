@@ -223,17 +223,25 @@ def start_server(name: str, workdir: str, severity: str, python: Optional[str]) 
     else:
         os.makedirs("/run/kea", exist_ok=True)
         argv = [KEA, "-c", path]
-    env = dict(os.environ, KEA_PIDFILE_DIR=workdir, KEA_LOCKFILE_DIR=workdir, PYTHONPATH=ROOT)
+    return launch(name, argv, workdir, SERVER)
+
+
+def launch(name: str, argv: List[str], workdir: str, server: str, **env: str) -> subprocess.Popen:
+    """Start a server (output to ``workdir/stdout.log``, its PID and lock
+    files in ``workdir``, ``env`` added to the environment) and wait until
+    it has bound ``server``:67; stopped and its output raised if it exits
+    or takes more than 30 s."""
+    env = dict(os.environ, KEA_PIDFILE_DIR=workdir, KEA_LOCKFILE_DIR=workdir, PYTHONPATH=ROOT, **env)
     out = open(os.path.join(workdir, "stdout.log"), "w")
     proc = subprocess.Popen(argv, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, env=env)
     out.close()
     deadline = time.monotonic() + 30
-    while not port_bound(SERVER, 67):
+    while not port_bound(server, 67):
         if proc.poll() is not None or time.monotonic() > deadline:
             stop_server(proc)
             with open(os.path.join(workdir, "stdout.log")) as f:
                 tail = f.read()[-2000:]
-            raise RuntimeError(f"{name} did not bind {SERVER}:67:\n{tail}")
+            raise RuntimeError(f"{name} did not bind {server}:67:\n{tail}")
         time.sleep(0.1)
     time.sleep(0.5)
     return proc

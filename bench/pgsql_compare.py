@@ -46,7 +46,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from bench.perfdhcp_compare import (  # noqa: E402  (after the path)
-    CLK_TCK, KEA, UNANSWERED_LIMIT, Step, cpu_ticks, fmt_step, parse_perfdhcp, peak_rss_kb, port_bound,
+    CLK_TCK, KEA, UNANSWERED_LIMIT, Step, cpu_ticks, fmt_step, launch, parse_perfdhcp, peak_rss_kb, port_bound,
     stop_server, summary,
 )
 from tests.pgsql_cluster import PgCluster  # noqa: E402
@@ -151,20 +151,7 @@ def start_server(name: str, workdir: str, database: dict, severity: str) -> subp
     else:
         argv = [KEA, "-c", path]
     # Kea writes expire as local time: its zone must be the cluster's (UTC).
-    env = dict(os.environ, KEA_PIDFILE_DIR=workdir, KEA_LOCKFILE_DIR=workdir, PYTHONPATH=ROOT, TZ="UTC")
-    out = open(os.path.join(workdir, "stdout.log"), "w")
-    proc = subprocess.Popen(argv, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, env=env)
-    out.close()
-    deadline = time.monotonic() + 30
-    while not port_bound(SERVER, 67):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            stop_server(proc)
-            with open(os.path.join(workdir, "stdout.log")) as f:
-                tail = f.read()[-2000:]
-            raise RuntimeError(f"{name} did not bind {SERVER}:67:\n{tail}")
-        time.sleep(0.1)
-    time.sleep(0.5)
-    return proc
+    return launch(name, argv, workdir, SERVER, TZ="UTC")
 
 
 class PgStep(Step):
