@@ -107,6 +107,31 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _add_address(slots: Dict[Any, Any], key: Any, address: int) -> None:
+    """Add ``address`` under ``key``: a slot holds one address as a bare
+    int, and becomes a set only when a second one joins it (most keys have
+    one lease, and an int costs far less than a set)."""
+    held = slots.get(key)
+    if held is None:
+        slots[key] = address
+    elif type(held) is int:
+        slots[key] = {held, address}
+    else:
+        held.add(address)
+
+
+def _remove_address(slots: Dict[Any, Any], key: Any, address: int) -> None:
+    """Undo :func:`_add_address`: the slot goes when it held only
+    ``address``, and a set left with one address is a bare int again."""
+    held = slots[key]
+    if type(held) is int:
+        del slots[key]
+        return
+    held.discard(address)
+    if len(held) == 1:
+        slots[key] = next(iter(held))
+
+
 def _freeze_survivors() -> None:
     """Move every object alive now out of the cyclic collector's sight.
 
@@ -418,7 +443,7 @@ class MemfileLeaseStore:
         by_hwaddr, by_client_id, by_hostname = self._by_hwaddr, self._by_client_id, self._by_hostname
         counts = self._counts
         active, reclaimed = self._active, self._reclaimed
-        add_pair, add_hostname = self._add_pair, self._add_hostname
+        add_pair = self._add_pair
         for address, lease in self._by_address.items():
             key = lease.hwaddr
             if key in by_hwaddr:
@@ -432,7 +457,7 @@ class MemfileLeaseStore:
                 else:
                     by_client_id[key] = address
             if lease.hostname:
-                add_hostname(lease.hostname, address)
+                _add_address(by_hostname, lease.hostname, address)
             state = lease.state
             count_key = (lease.subnet_id, state)
             counts[count_key] = counts.get(count_key, 0) + 1
@@ -451,13 +476,7 @@ class MemfileLeaseStore:
             return
         if type(entry) is int:
             entry = index[key] = {self._by_address[entry].subnet_id: entry}
-        addresses = entry.get(subnet_id)
-        if addresses is None:
-            entry[subnet_id] = address
-        elif type(addresses) is int:
-            entry[subnet_id] = {addresses, address}
-        else:
-            addresses.add(address)
+        _add_address(entry, subnet_id, address)
 
     @staticmethod
     def _remove_pair(index: _PairIndex, key: Any, subnet_id: int, address: int) -> None:
@@ -465,13 +484,7 @@ class MemfileLeaseStore:
         if type(entry) is int:
             del index[key]
             return
-        addresses = entry[subnet_id]
-        if type(addresses) is int:
-            del entry[subnet_id]
-        else:
-            addresses.discard(address)
-            if len(addresses) == 1:
-                entry[subnet_id] = next(iter(addresses))
+        _remove_address(entry, subnet_id, address)
         if not entry:
             del index[key]
         elif len(entry) == 1:
@@ -480,24 +493,10 @@ class MemfileLeaseStore:
                 index[key] = only
 
     def _add_hostname(self, hostname: str, address: int) -> None:
-        index = self._by_hostname
-        entry = index.get(hostname)
-        if entry is None:
-            index[hostname] = address
-        elif type(entry) is int:
-            index[hostname] = {entry, address}
-        else:
-            entry.add(address)
+        _add_address(self._by_hostname, hostname, address)
 
     def _remove_hostname(self, hostname: str, address: int) -> None:
-        index = self._by_hostname
-        entry = index[hostname]
-        if type(entry) is int:
-            del index[hostname]
-            return
-        entry.discard(address)
-        if len(entry) == 1:
-            index[hostname] = next(iter(entry))
+        _remove_address(self._by_hostname, hostname, address)
 
     def _index(self, lease: Lease4) -> None:
         address = int(lease.address)
