@@ -55,6 +55,9 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from tests.kea_socket import send_command  # noqa: E402  (blocking; no Twisted needed)
+
 MAKE_CERTS = os.path.join(os.path.dirname(ROOT), "shared", "kea-ha-rig", "make-certs.sh")
 HOOKS = "/usr/lib/x86_64-linux-gnu/kea/hooks/"
 SERVER_IP = "127.0.0.1"
@@ -162,28 +165,7 @@ class Server:
             os.unlink(self.sock)    # a killed server leaves its socket file behind
 
     def command(self, command: str, arguments: Any = None, timeout: float = 10.0) -> Any:
-        request = {"command": command}
-        if arguments is not None:
-            request["arguments"] = arguments
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(timeout)
-        try:
-            s.connect(self.sock)
-            s.sendall(json.dumps(request).encode())
-            buf = b""
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                chunk = s.recv(1 << 20)
-                if not chunk:
-                    break
-                buf += chunk
-                try:
-                    return json.loads(buf)
-                except ValueError:
-                    continue
-            return json.loads(buf) if buf else None
-        finally:
-            s.close()
+        return send_command(self.sock, command, arguments, timeout=timeout)
 
     def state(self) -> Optional[str]:
         try:

@@ -63,10 +63,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 import perfdhcp_compare as pc
+
+sys.path.insert(0, pc.ROOT)
+from tests.kea_socket import send_command  # noqa: E402  (blocking; no Twisted needed)
 
 HOOKS = "/usr/lib/x86_64-linux-gnu/kea/hooks/"
 MAKE_CERTS = os.path.join(os.path.dirname(pc.ROOT), "shared", "kea-ha-rig", "make-certs.sh")
@@ -201,24 +204,7 @@ class HAServer:
             self.proc = None
 
     def command(self, command: str, timeout: float = 5.0) -> dict:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(timeout)
-        try:
-            s.connect(self.sock)
-            s.sendall(json.dumps({"command": command}).encode())
-            buf = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                buf += chunk
-                try:
-                    return json.loads(buf)
-                except ValueError:
-                    continue
-            return json.loads(buf)
-        finally:
-            s.close()
+        return send_command(self.sock, command, timeout=timeout)
 
     def state(self) -> str:
         try:

@@ -2,17 +2,15 @@
 kea_twisted's): one command per connection, the answer read until it is
 complete JSON or the server closes (spec/control-channel.md §1).
 :func:`send_command` and :func:`send_message` block; :func:`exchange_raw`
-runs on a reactor, for tests whose server runs in the same process."""
+runs on a reactor, for tests whose server runs in the same process.
+The benchmarks (bench/), which run under a Python without Twisted, use the
+blocking pair: Twisted is imported only by :func:`exchange_raw`."""
 
 from __future__ import annotations
 
 import json
 import socket
 from typing import Any, Dict, Optional
-
-from twisted.internet.defer import Deferred
-from twisted.internet.endpoints import UNIXClientEndpoint, connectProtocol
-from twisted.internet.protocol import Protocol
 
 __all__ = ["exchange_raw", "send_command", "send_message"]
 
@@ -46,28 +44,37 @@ def send_message(path: str, message: Any, timeout: float = 10.0) -> Any:
     return json.loads(b"".join(chunks))
 
 
-class _RawExchange(Protocol):
-    def __init__(self, data: bytes):
-        self.data = data
-        self.received = b""
-        self.done: Deferred = Deferred()
-
-    def connectionMade(self) -> None:
-        self.transport.write(self.data)
-
-    def dataReceived(self, data: bytes) -> None:
-        self.received += data
-
-    def connectionLost(self, reason: Any = None) -> None:
-        # The server closes after answering; a reset while our surplus
-        # bytes are unsent is part of a refusal.
-        self.done.callback(self.received)
-
-
-def exchange_raw(reactor: Any, path: str, data: bytes) -> Deferred:
+def exchange_raw(reactor: Any, path: str, data: bytes) -> Any:
     """Send ``data`` as it is over a connection made by ``reactor`` (a
     running one: the socket is real); fires with the bytes answered until
     the server closed.  For malformed input and byte-exact answers."""
-    client = _RawExchange(data)
+    from twisted.internet.endpoints import UNIXClientEndpoint, connectProtocol
+
+    client = _raw_exchange_class()(data)
     connecting = connectProtocol(UNIXClientEndpoint(reactor, path), client)
     return connecting.addCallback(lambda _: client.done)
+
+
+def _raw_exchange_class() -> Any:
+    from twisted.internet.defer import Deferred
+    from twisted.internet.protocol import Protocol
+
+    class _RawExchange(Protocol):
+        def __init__(self, data: bytes):
+            self.data = data
+            self.received = b""
+            self.done: Deferred = Deferred()
+
+        def connectionMade(self) -> None:
+            self.transport.write(self.data)
+
+        def dataReceived(self, data: bytes) -> None:
+            self.received += data
+
+        def connectionLost(self, reason: Any = None) -> None:
+            # The server closes after answering; a reset while our surplus
+            # bytes are unsent is part of a refusal.
+            self.done.callback(self.received)
+
+    return _RawExchange
+
