@@ -94,6 +94,7 @@ __all__ = [
     "V6_COMMANDS",
     "lease_to_element",
     "parse_lease4",
+    "parse_lease4_plain",
     "hwaddr_from_text",
     "client_id_from_text",
     "duid_from_text",
@@ -428,6 +429,89 @@ def parse_lease4(config: Any, arguments: Element, now: int) -> Tuple[Lease4, boo
     return lease, force_create
 
 
+def _plain_unsigned(value: Any, bits: int) -> bool:
+    return value.__class__ is int and 0 <= value < (1 << bits)
+
+
+def parse_lease4_plain(config: Any, arguments: Any, now: int) -> Optional[Tuple[Lease4, bool]]:
+    """:func:`parse_lease4` for the arguments as plain JSON values (a
+    ``dict`` as decoded), for the maps it accepts: the same lease and flag,
+    without building elements (every HA lease update comes this way).
+    None for anything it would refuse or that needs elements (a
+    ``user-context`` or ``comment``): the caller then runs
+    :func:`parse_lease4`, whose error texts name element positions.
+    Types are checked as the elements would be (``int`` is an integer,
+    ``bool`` a boolean)."""
+    if arguments.__class__ is not dict or "user-context" in arguments or "comment" in arguments:
+        return None
+    get = arguments.get
+    text = get("ip-address")
+    hw_text = get("hw-address")
+    if text.__class__ is not str or hw_text.__class__ is not str:
+        return None
+    try:
+        address = IPv4Address(text)  # what ip_address() makes of IPv4 text
+        hwaddr = hwaddr_from_text(hw_text)
+    except (ValueError, CommandError):
+        return None
+    subnet_id = get("subnet-id", 0)
+    if not _plain_unsigned(subnet_id, 32):
+        return None
+    if subnet_id:
+        subnet = config.subnet_by_id(subnet_id)
+        if subnet is None or address not in subnet.prefix:
+            return None
+    else:
+        subnet = _select_subnet(config, address)
+        if subnet is None:
+            return None
+        subnet_id = subnet.id
+    client_id = None
+    if "client-id" in arguments:
+        client_text = arguments["client-id"]
+        if client_text.__class__ is not str:
+            return None
+        try:
+            client_id = client_id_from_text(client_text)
+        except CommandError:
+            return None
+    valid_lifetime = get("valid-lft", subnet.valid_lifetime)
+    if "valid-lft" in arguments and not _plain_unsigned(valid_lifetime, 32):
+        return None
+    if "expire" in arguments:
+        expire = arguments["expire"]
+        if expire.__class__ is not int or expire <= 0 or expire < valid_lifetime:
+            return None
+        cltt = expire - valid_lifetime
+    else:
+        cltt = now
+    fqdn_fwd = get("fqdn-fwd", False)
+    fqdn_rev = get("fqdn-rev", False)
+    hostname = get("hostname", "")
+    force_create = get("force-create", False)
+    if (fqdn_fwd.__class__ is not bool or fqdn_rev.__class__ is not bool
+            or hostname.__class__ is not str or force_create.__class__ is not bool
+            or (not hostname and (fqdn_fwd or fqdn_rev))):
+        return None
+    state = get("state", 0)
+    if not _plain_unsigned(state, 8) or state > STATE_EXPIRED_RECLAIMED:
+        return None
+    lease = Lease4(
+        address=address,
+        hwaddr=hwaddr,
+        client_id=client_id,
+        valid_lifetime=valid_lifetime,
+        cltt=cltt,
+        subnet_id=subnet_id,
+        fqdn_fwd=fqdn_fwd,
+        fqdn_rev=fqdn_rev,
+        hostname=hostname.translate(_ASCII_LOWER),
+        state=state,
+        user_context=None,
+    )
+    return lease, force_create
+
+
 def _parse_lease6(arguments: Element) -> NoReturn:
     """``Lease6Parser::parse`` in kea-dhcp4: there are no IPv6 subnets, so
     after the checks before the subnet it always fails with Kea's text."""
@@ -723,6 +807,9 @@ class LeaseCommands:
         if arguments is None:
             raise CommandError("no parameters specified for lease4-update command")
         lease, force_create = parse_lease4(self.server.config, arguments, self._now())
+        return self._update4(lease, force_create)
+
+    def _update4(self, lease: Lease4, force_create: bool) -> Dict[str, Any]:
         store = self.server.store
         existing = store.get_lease4(lease.address)
         if existing is None and force_create:
@@ -958,8 +1045,22 @@ class LeaseCommands:
         """Answer one command (a positioned map with ``command`` and maybe
         ``arguments``); never raises for a refusal."""
         arguments = command.get("arguments") if isinstance(command, MapElement) else None
+        return self._answer(name, lambda: self.handler(name)(arguments))
+
+    def run_plain_update4(self, message: Any) -> Optional[Dict[str, Any]]:
+        """The answer to a ``lease4-update`` given as a plain map whose
+        lease :func:`parse_lease4_plain` accepts (an HA partner's), or None:
+        then :meth:`run` must answer it from elements."""
+        arguments = message.get("arguments") if message.__class__ is dict else None
+        parsed = parse_lease4_plain(self.server.config, arguments, self._now())
+        if parsed is None:
+            return None
+        return self._answer("lease4-update", lambda: self._update4(*parsed))
+
+    def _answer(self, name: str, handle: Callable[[], Dict[str, Any]]) -> Dict[str, Any]:
+        """``handle()``'s answer, a refusal made Kea's answer."""
         try:
-            return self.handler(name)(arguments)
+            return handle()
         except _Empty as empty:
             return answer(RESULT_EMPTY, str(empty))
         except NotImplementedError as error:
@@ -1013,9 +1114,19 @@ class LeaseCmds:
 
     @staticmethod
     def _callout(commands: LeaseCommands, name: str) -> Callable[[Any], Any]:
+        plain_update = name == "lease4-update"
+
         def callout(handle: Any) -> Any:
-            element = _command_element(handle)
             call_with_store = getattr(commands.server.store, "call_with_store", None)
+            if (plain_update and call_with_store is None
+                    and handle.get_argument("command_element", None) is None):
+                # An HA partner's lease update, a plain map from the
+                # command table: parsed as it is, no elements built.
+                response = commands.run_plain_update4(handle.get_argument("command"))
+                if response is not None:
+                    handle.set_argument("response", response)
+                    return None
+            element = _command_element(handle)
             if call_with_store is None:
                 handle.set_argument("response", commands.run(name, element))
                 return None

@@ -73,6 +73,21 @@ class RequestTests(SynchronousTestCase):
         withcid = c.lease4_update(lease(client_id=b"\x01\x02", user_context={"a": 1}))["arguments"]
         self.assertEqual((withcid["client-id"], withcid["user-context"]), ("01:02", {"a": 1}))
 
+    def test_engine_leases_as_any_lease(self):
+        """A Lease4 of the engine (read directly) makes the element any
+        object with its attributes makes, keys in the same order."""
+        from kea_twisted.leases import Lease4
+
+        for kw in ({}, {"hwaddr": b"", "state": 1}, {"client_id": b"\x01\x02", "user_context": {"a": 1}},
+                   {"hostname": "h.example.", "fqdn_fwd": True, "fqdn_rev": True}):
+            values = vars(lease(**kw))
+            element = c.lease_to_element(Lease4(**values))
+            expected = c.lease_to_element(lease(**kw))
+            self.assertEqual(list(element.items()), list(expected.items()))
+        self.assertEqual(c.hex_colons(b"\x0a\xff\x00"), "0a:ff:00")
+        self.assertEqual(c.hex_colons(b""), "")
+        self.assertEqual(c.hex_colons(None), "")
+
     def test_kea_json_empty(self):
         """Kea prints empty lists and maps with two spaces."""
         self.assertEqual(c.kea_json({"scopes": [], "m": {}}), '{ "m": {  }, "scopes": [  ] }')

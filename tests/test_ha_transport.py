@@ -573,6 +573,66 @@ class _Fixed(resource.Resource):
         return self.body
 
 
+class _CookieSetter(resource.Resource):
+    """Answers every request with a Set-Cookie and records what came."""
+
+    isLeaf = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: List[Any] = []
+
+    def render(self, request: Any) -> Any:
+        self.requests.append((request.uri, request.requestHeaders.getRawHeaders(b"host"),
+                              request.requestHeaders.getRawHeaders(b"cookie")))
+        request.setHeader(b"set-cookie", b"session=1; Path=/")
+        request.setHeader(b"content-type", b"application/json")
+        return b'[ { "result": 0, "text": "ok" } ]'
+
+
+class ClientRequestTests(LoopbackMixin, TestCase):
+    """What the client sends, whatever the partner answers."""
+
+    timeout = 30
+
+    @defer.inlineCallbacks
+    def test_no_cookies_kept(self) -> Any:
+        """A partner's Set-Cookie is not sent back (Kea's client keeps no
+        cookies); every request targets the URL's path with the host as
+        Host."""
+        recorder = _CookieSetter()
+        for port in UNIT_PORTS:
+            try:
+                p = reactor.listenTCP(port, server.Site(recorder), interface=S1_IP)
+            except CannotListenError:
+                continue
+            self.addCleanup(p.stopListening)
+            break
+        else:
+            raise SkipTest("no free port")
+        client = PartnerClient(reactor, f"http://{S1_IP}:{port}/ha/path", connections=1)
+        self.addCleanup(client.close)
+        for _ in range(2):
+            answer = yield client.send(HEARTBEAT)
+            self.assertEqual(answer, [{"result": 0, "text": "ok"}])
+        self.assertEqual(recorder.requests, [(b"/ha/path", [S1_IP.encode()], None)] * 2)
+
+    def test_prepared_url_is_treqs_uri(self) -> None:
+        """The client's parsed URL gives treq the request target treq would
+        compute from the text; a URL not already in URI form (or that
+        hyperlink cannot convert) stays a plain URL, converted by treq as
+        before."""
+        from hyperlink import EncodedURL
+        from hooks.ha.transport import _PreparedURL
+
+        for text in ("http://127.0.0.81:8001/", "https://server2:443/", "http://10.0.0.1:80/a/b"):
+            prepared = _PreparedURL.prepare(text)
+            self.assertIsInstance(prepared, _PreparedURL)
+            self.assertEqual(prepared.to_uri().to_text(), EncodedURL.from_text(text).to_uri().to_text())
+        for text in ("http://[::1]:8001/", "http://exämple.org:8001/"):
+            self.assertNotIsInstance(_PreparedURL.prepare(text), _PreparedURL)
+
+
 class ClientFailureTests(LoopbackMixin, TestCase):
 
     timeout = 30

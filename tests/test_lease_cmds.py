@@ -38,6 +38,8 @@ from hooks.lease_cmds import (
     duid_from_text,
     hwaddr_from_text,
     lease_cmds,
+    parse_lease4,
+    parse_lease4_plain,
     lease_to_element,
 )
 from kea_twisted.commands import CommandError, CommandTable, answer
@@ -1411,6 +1413,28 @@ class PlainCommandTests(SynchronousTestCase):
         self.assertEqual(plain.rows(), wrapped.rows())
         self.assertGreater(len(plain.rows()), 3)
         self.assertEqual(plain.stats.get_all(), wrapped.stats.get_all())
+
+    def test_plain_parser_accepts_only_what_elements_accept(self):
+        """The plain lease4-update parser (an HA partner's updates) makes
+        the lease the element parser makes from the same map, and declines
+        every map the element parser refuses (which then answers it with
+        Kea's text, as above)."""
+        config = self.server().server.config
+        accepted = 0
+        for name, arguments in self.sequence():
+            if name != "lease4-update":
+                continue
+            plain = parse_lease4_plain(config, arguments, NOW)
+            try:
+                expected = parse_lease4(config, from_python(arguments), NOW)
+            except CommandError:
+                expected = None
+            if plain is not None:
+                accepted += 1
+                self.assertEqual(plain, expected, arguments)
+        # The three lease updates, and the lease with neither hw-address
+        # nor client-id, which only the lease file refuses.
+        self.assertEqual(accepted, 4)
 
 
 # ---------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from kea_twisted.kea_json import to_kea_text
+from kea_twisted.leases import Lease4
 
 __all__ = [
     "SERVICE",
@@ -188,7 +189,7 @@ def lease4_get_page(last_address: Optional[Any], limit: int) -> Dict[str, Any]:
 
 def hex_colons(data: Optional[bytes]) -> str:
     """``02:00:00:00:01:00`` (lower case), ``""`` for no bytes."""
-    return ":".join(f"{b:02x}" for b in (data or b""))
+    return bytes(data).hex(":") if data else ""
 
 
 def _attr(lease: Any, *names: str, default: Any = None) -> Any:
@@ -204,6 +205,28 @@ def lease_to_element(lease: Any) -> Dict[str, Any]:
     A mapping that already has ``ip-address`` is taken as Kea JSON and
     copied; otherwise the Lease4 attributes are read.
     """
+    if lease.__class__ is Lease4:
+        # The engine's leases (one per lease update): read directly, the
+        # same fields as below.
+        element = {}
+        if lease.user_context is not None:
+            element["user-context"] = lease.user_context
+        hwaddr = lease.hwaddr
+        if hasattr(hwaddr, "data"):
+            hwaddr = hwaddr.data
+        element["ip-address"] = str(lease.address)
+        element["subnet-id"] = int(lease.subnet_id)
+        element["hw-address"] = hwaddr if isinstance(hwaddr, str) else hex_colons(hwaddr)
+        if lease.client_id:
+            client_id = lease.client_id
+            element["client-id"] = client_id if isinstance(client_id, str) else hex_colons(client_id)
+        element["cltt"] = int(lease.cltt)
+        element["valid-lft"] = int(lease.valid_lifetime)
+        element["fqdn-fwd"] = bool(lease.fqdn_fwd)
+        element["fqdn-rev"] = bool(lease.fqdn_rev)
+        element["hostname"] = lease.hostname or ""
+        element["state"] = int(lease.state)
+        return element
     if isinstance(lease, Mapping):
         if "ip-address" in lease:
             return dict(lease)

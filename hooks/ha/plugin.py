@@ -37,6 +37,7 @@ from __future__ import annotations
 from typing import Any, List, Optional
 
 from twisted.internet.defer import Deferred
+from twisted.logger import LogLevel
 from zope.interface import implementer
 
 from hooks.ha import commands
@@ -46,6 +47,7 @@ from hooks.ha.service import (
     ha_log,
 )
 from kea_twisted.hooks import IHookLibrary, NextStep
+from kea_twisted.logs import enabled
 
 __all__ = ["HAHookLibrary", "HAInstance", "COMMANDS", "CALLOUTS", "ha"]
 
@@ -217,8 +219,11 @@ class HAInstance:
         if self.service.in_scope(query):
             handle.next_step = NextStep.SKIP
         else:
-            ha_log.debug("{msgid} {label}: dropping query to be processed by another server",
-                         msgid="HA_BUFFER4_RECEIVE_NOT_FOR_US", label=_label(query))
+            # Half the queries of a load-balancing pair: the label is only
+            # built when the line is written.
+            if enabled(ha_log, LogLevel.debug):
+                ha_log.debug("{msgid} {label}: dropping query to be processed by another server",
+                             msgid="HA_BUFFER4_RECEIVE_NOT_FOR_US", label=_label(query))
             handle.next_step = NextStep.DROP
 
     def leases4_committed(self, handle: Any) -> None:
@@ -230,8 +235,9 @@ class HAInstance:
         leases = list(handle.get_argument("leases4", None) or ())
         deleted = list(handle.get_argument("deleted_leases4", None) or ())
         if not leases and not deleted:
-            ha_log.debug("{msgid} {label}: no leases to update",
-                         msgid="HA_LEASES4_COMMITTED_NOTHING_TO_UPDATE", label=_label(query))
+            if enabled(ha_log, LogLevel.debug):  # every DISCOVER comes here
+                ha_log.debug("{msgid} {label}: no leases to update",
+                             msgid="HA_LEASES4_COMMITTED_NOTHING_TO_UPDATE", label=_label(query))
             return
         lot = handle.parking_lot
         lot.reference(query)

@@ -133,6 +133,9 @@ class QueryFilter:
         self.peers = config.ordered_peers()
         self.active_servers = sum(1 for p in self.peers if p.role in (PRIMARY, SECONDARY))
         self._scopes: Dict[str, bool] = {}
+        # (scope, in scope, load-balanced) -> its decision: a few values,
+        # made once rather than for every query (decisions are frozen).
+        self._decisions: Dict[Tuple[str, bool, bool], ScopeDecision] = {}
         self.serve_default_scopes()
 
     # -- scope management -------------------------------------------------
@@ -197,8 +200,7 @@ class QueryFilter:
         the DHCP message type (option 53), the option 61 data (or None) and
         the hardware address bytes."""
         if message_type not in LB_MESSAGE_TYPES:
-            scope = self.peers[0].name
-            return ScopeDecision(True, scope, scope_class(scope))
+            return self._decision(self.peers[0].name, True, False)
         index = 0
         balanced = False
         if self.config.mode == LOAD_BALANCING:
@@ -210,7 +212,14 @@ class QueryFilter:
             if index < 0:
                 return ScopeDecision(False, None, None, True)
         scope = self.peers[index].name
-        return ScopeDecision(self.am_serving_scope(scope), scope, scope_class(scope), balanced)
+        return self._decision(scope, self.am_serving_scope(scope), balanced)
+
+    def _decision(self, scope: str, in_scope: bool, balanced: bool) -> ScopeDecision:
+        key = (scope, in_scope, balanced)
+        decision = self._decisions.get(key)
+        if decision is None:
+            decision = self._decisions[key] = ScopeDecision(in_scope, scope, scope_class(scope), balanced)
+        return decision
 
     def in_scope(self, query: Any) -> ScopeDecision:
         """:meth:`decide` for an object with ``message_type`` (int or

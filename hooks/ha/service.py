@@ -544,7 +544,8 @@ class HAService:
             self.now(), query.message_type, client_id or None, query.hwaddr, int(query.secs))
         if decision.scope_class is not None:
             query.add_class(decision.scope_class)
-        self._apply(actions)
+        if actions:  # rare (a client seen while the partner is silent); no timer to follow otherwise
+            self._apply(actions)
         return decision.in_scope
 
     def send_lease_updates(self, query: Any, leases: Sequence[Any], deleted_leases: Sequence[Any],

@@ -114,7 +114,8 @@ the head (one segment; Twisted's TLS makes one record of them).
 A request is ``POST <url path or />`` with ``Host: <host without port>``,
 ``Content-Type: application/json``, with basic auth ``Authorization``, and
 ``Content-Length``; the body is Kea's JSON text.  An ``http://`` URL with TLS
-files speaks TLS (Kea does).  :meth:`PartnerClient.send` fires with the
+files speaks TLS (Kea does).  No cookies are kept (Kea's client keeps none):
+a ``Set-Cookie`` in an answer is never sent back.  :meth:`PartnerClient.send` fires with the
 decoded JSON list (Kea's strings: Latin-1 characters for bytes, as
 :mod:`kea_twisted.kea_json`); result codes are the caller's business
 (:func:`hooks.ha.commands.verify_answer`).  It fails with a
@@ -156,6 +157,7 @@ import hmac
 import os
 import stat
 from dataclasses import dataclass, field
+from http.cookiejar import CookieJar
 from typing import (Any, Callable, Dict, Iterable, List, Mapping, Optional,
                     Sequence, Set, Tuple, Union)
 
@@ -632,6 +634,50 @@ class _Body(Protocol):
             self.transport.loseConnection()
 
 
+class _PreparedURL(EncodedURL):
+    """The partner's URL, already in the URI form treq sends.
+
+    treq turns the URL it is given into the request target with
+    ``to_uri().to_text()`` at every request (hyperlink rebuilds the URL and
+    runs IDNA over the host: ~5 % of a lease update's CPU).  For a URL
+    whose URI form is itself, this one answers both from what was computed
+    once; :meth:`prepare` makes a plain URL of any other."""
+
+    _uri_text = ""
+
+    @classmethod
+    def prepare(cls, text: str) -> EncodedURL:
+        plain = EncodedURL.from_text(text)
+        try:
+            uri_text = plain.to_uri().to_text()
+        except Exception:
+            return plain  # treq fails the same way at each request
+        if plain.to_text() != uri_text:
+            return plain  # not in URI form as written: treq converts it each time
+        url = cls.from_text(text)
+        url._uri_text = uri_text
+        return url
+
+    def to_uri(self) -> "_PreparedURL":
+        return self
+
+    def to_text(self, with_password: bool = False) -> str:
+        return self._uri_text
+
+
+class _NoCookies(CookieJar):
+    """treq's cookie jar for the partner client: it keeps no cookies, as
+    Kea's ``HttpClient`` keeps none (and a Kea listener sets none), and so
+    skips the ``http.cookiejar`` work treq's ``CookieAgent`` does on every
+    request and answer."""
+
+    def add_cookie_header(self, request: Any) -> None:
+        pass
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        pass
+
+
 @implementer(IStreamClientEndpoint, IAgentEndpointFactory)
 class _PartnerEndpoint:
     """The Agent's only endpoint: connections to the client's partner
@@ -710,9 +756,9 @@ class PartnerClient:
         self._host = self.url.stripped_hostname
         self._port = self.url.port or (443 if self.url.scheme == "https" else 80)
         scheme = "https" if tls is not None else "http"
-        # Parsed once (treq would parse the text at every request); the
-        # hostname keeps IPv6 brackets.
-        self._target = EncodedURL.from_text(f"{scheme}://{self.url.hostname}:{self._port}{self.url.path or '/'}")
+        # Parsed once (treq would parse the text at every request), its
+        # URI form too (see _PreparedURL); the hostname keeps IPv6 brackets.
+        self._target = _PreparedURL.prepare(f"{scheme}://{self.url.hostname}:{self._port}{self.url.path or '/'}")
         self._headers = Headers({b"Host": [self._host.encode("utf-8")],
                                  b"Content-Type": [b"application/json"]})
         if basic_auth:
@@ -722,7 +768,10 @@ class PartnerClient:
         self.pool.cachedConnectionTimeout = _CACHED_CONNECTION_TIMEOUT
         self.pool.retryAutomatically = False  # Twisted never retries a POST anyway
         agent = Agent.usingEndpointFactory(reactor, _PartnerEndpoint(self), pool=self.pool)
-        self._http = HTTPClient(agent, data_to_body_producer=_BodyProducer)
+        self._http = HTTPClient(agent, cookiejar=_NoCookies(), data_to_body_producer=_BodyProducer)
+        # Passed as ``cookies`` to every request: an empty jar, so that
+        # treq does not build one from ``None`` each time.
+        self._no_cookies = CookieJar()
         self._gate = defer.DeferredSemaphore(connections)
         self._pending: Set[Deferred] = set()
         #: Connections opened (pruned of lost ones as new ones come).
@@ -786,7 +835,7 @@ class PartnerClient:
             self._gate.release()
             raise PartnerConnectionError("client closed", self.url.text)
         d = self._http.request("POST", self._target, data=body, headers=self._headers.copy(),
-                               allow_redirects=False, unbuffered=True)
+                               cookies=self._no_cookies, allow_redirects=False, unbuffered=True)
         d.addCallback(self._read_answer, self.url.text)
         d.addBoth(self._release)
         return d
