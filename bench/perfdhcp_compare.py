@@ -226,12 +226,20 @@ def start_server(name: str, workdir: str, severity: str, python: Optional[str]) 
     return launch(name, argv, workdir, SERVER)
 
 
+def server_env(workdir: str) -> Dict[str, str]:
+    """A server's environment: its PID and lock files in ``workdir``, this
+    tree's kea_twisted, and PyPy's GC nursery as the README says to run
+    PyPy (``PYPY_GC_NURSERY``, 64M unless set; CPython and Kea ignore it)."""
+    return dict(os.environ, KEA_PIDFILE_DIR=workdir, KEA_LOCKFILE_DIR=workdir, PYTHONPATH=ROOT,
+                PYPY_GC_NURSERY=os.environ.get("PYPY_GC_NURSERY", "64M"))
+
+
 def launch(name: str, argv: List[str], workdir: str, server: str, **env: str) -> subprocess.Popen:
     """Start a server (output to ``workdir/stdout.log``, its PID and lock
     files in ``workdir``, ``env`` added to the environment) and wait until
     it has bound ``server``:67; stopped and its output raised if it exits
     or takes more than 30 s."""
-    env = dict(os.environ, KEA_PIDFILE_DIR=workdir, KEA_LOCKFILE_DIR=workdir, PYTHONPATH=ROOT, **env)
+    env = dict(server_env(workdir), **env)
     out = open(os.path.join(workdir, "stdout.log"), "w")
     proc = subprocess.Popen(argv, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, env=env)
     out.close()

@@ -163,7 +163,7 @@ class HAServer:
         return pc.twistd_argv(self.python) + ["-n", "--pidfile=", "kea4", "-c", self.cfgfile]
 
     def start(self) -> None:
-        env = dict(os.environ, KEA_PIDFILE_DIR=self.work, KEA_LOCKFILE_DIR=self.work, PYTHONPATH=pc.ROOT)
+        env = pc.server_env(self.work)
         out = open(os.path.join(self.work, f"{self.name}.out"), "w")
         self.proc = subprocess.Popen(self.argv(), cwd=self.work, stdout=out, stderr=subprocess.STDOUT, env=env)
         out.close()

@@ -252,3 +252,18 @@ class ShutdownExitValueTests(SynchronousTestCase):
         answer = send_command(sock_path, "shutdown", {"exit-value": 7})
         self.assertEqual(answer, {"result": 0, "text": "Shutting down."})
         self.assertEqual(process.wait(timeout=30), 7)
+
+
+class PyPyNurseryAdviceTests(SynchronousTestCase):
+    """PyPy's GC nursery is read only at start: the server says when PyPy
+    runs with its default one (bench/RESULTS.md: 4x the CPU per HA lease
+    update), and nothing on CPython or when the operator chose a size."""
+
+    def test_pypy_default_nursery_advised(self):
+        advice = tap.pypy_nursery_advice("PyPy", {"PATH": "/usr/bin"})
+        self.assertIsNotNone(advice)
+        self.assertIn("PYPY_GC_NURSERY=64M", advice)
+
+    def test_chosen_nursery_or_cpython_quiet(self):
+        self.assertIsNone(tap.pypy_nursery_advice("PyPy", {"PYPY_GC_NURSERY": "8M"}))
+        self.assertIsNone(tap.pypy_nursery_advice("CPython", {}))
