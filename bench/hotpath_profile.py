@@ -43,6 +43,7 @@ sys.path.insert(0, ROOT)
 from twisted.internet.task import Clock  # noqa: E402
 from twisted.logger import globalLogBeginner  # noqa: E402
 
+from bench.perfdhcp_compare import dhcp4_config, memfile_database  # noqa: E402
 from kea_twisted.config.element import from_python  # noqa: E402
 from kea_twisted.config.staging import stage_config_element  # noqa: E402
 from kea_twisted.logs import KeaLogObserver, logger_specs  # noqa: E402
@@ -57,23 +58,8 @@ PRL = bytes([1, 28, 2, 3, 15, 6, 12])
 
 
 def build_config(workdir: str, severity: str, pool_last: str):
-    return {"Dhcp4": {
-        "interfaces-config": {"interfaces": ["lo/127.0.0.1"], "dhcp-socket-type": "udp"},
-        "lease-database": {"type": "memfile", "persist": True,
-                           "name": os.path.join(workdir, "leases4.csv"), "lfc-interval": 0},
-        "valid-lifetime": 4000, "renew-timer": 1000, "rebind-timer": 2000,
-        "subnet4": [{
-            "id": 1, "subnet": "10.10.0.0/16", "relay": {"ip-addresses": [str(RELAY)]},
-            "pools": [{"pool": "10.10.0.10 - " + pool_last}],
-            "option-data": [
-                {"name": "routers", "data": "10.10.0.1"},
-                {"name": "domain-name-servers", "data": "10.10.0.2, 10.10.0.3"},
-                {"name": "domain-name", "data": "example.org"},
-            ],
-        }],
-        "loggers": [{"name": "kea-dhcp4", "output_options": [{"output": os.path.join(workdir, "server.log")}],
-                     "severity": severity}],
-    }}
+    return dhcp4_config(workdir, server=str(SERVER), relay=str(RELAY), lease_database=memfile_database(workdir),
+                        severity=severity, pool_last=pool_last)
 
 
 def mac(i: int) -> bytes:

@@ -58,7 +58,6 @@ import random
 import re
 import select
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -69,6 +68,9 @@ from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+import bench.perfdhcp_compare as pc  # noqa: E402  (after the path)
+
 SERVER = "127.0.0.41"
 RELAY = "127.0.0.42"
 PORT = 16741
@@ -281,7 +283,7 @@ def start_server(name: str, workdir: str, python: str) -> Tuple[subprocess.Popen
                 "-p", str(PORT), "-P", str(REPLY_PORT)]
     else:
         argv = [KEA, "-c", path, "-p", str(PORT), "-P", str(REPLY_PORT)]
-    env = dict(os.environ, KEA_PIDFILE_DIR=workdir, KEA_LOCKFILE_DIR=workdir, PYTHONPATH=ROOT)
+    env = pc.server_env(workdir)
     out = open(os.path.join(workdir, "stdout.log"), "w")
     started = time.monotonic()
     try:
@@ -292,13 +294,8 @@ def start_server(name: str, workdir: str, python: str) -> Tuple[subprocess.Popen
 
 
 def stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+    # A million leases may take a while to let go of.
+    pc.stop_server(proc, term_wait=20, kill_wait=10)
 
 
 def run_once(name: str, source: str, count: int, now: int, base: str, timeout: float, python: str,

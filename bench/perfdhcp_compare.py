@@ -49,7 +49,6 @@ import platform
 import re
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -67,28 +66,47 @@ UNANSWERED_LIMIT = 2.5  # per cent: ISC's "no drops" metric
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+def dhcp4_config(workdir: str, *, server: str, relay: str, lease_database: dict, severity: str,
+                 multi_threading: Optional[dict] = None, net: str = "10.10",
+                 pool_last: Optional[str] = None) -> dict:
+    """The benches' server configuration: one relayed ``net``.0.0/16
+    subnet with three options and a pool up to ``pool_last`` (default
+    ``net``.255.250), Kea's timers, one logger to ``workdir/server.log``;
+    ``multi_threading`` (Kea's section) only when given.  perfdhcp_compare,
+    pgsql_compare and hotpath_profile give their servers this one."""
+    dhcp4: dict = {
+        "interfaces-config": {"interfaces": ["lo/" + server], "dhcp-socket-type": "udp"},
+        "lease-database": lease_database,
+        "valid-lifetime": 4000, "renew-timer": 1000, "rebind-timer": 2000,
+    }
+    if multi_threading is not None:
+        dhcp4["multi-threading"] = multi_threading
+    dhcp4["subnet4"] = [{
+        "id": 1, "subnet": f"{net}.0.0/16", "relay": {"ip-addresses": [relay]},
+        "pools": [{"pool": f"{net}.0.10 - " + (pool_last or f"{net}.255.250")}],
+        "option-data": [
+            {"name": "routers", "data": f"{net}.0.1"},
+            {"name": "domain-name-servers", "data": f"{net}.0.2, {net}.0.3"},
+            {"name": "domain-name", "data": "example.org"},
+        ],
+    }]
+    dhcp4["loggers"] = [{"name": "kea-dhcp4", "output_options": [{"output": os.path.join(workdir, "server.log")}],
+                         "severity": severity}]
+    return {"Dhcp4": dhcp4}
+
+
+def memfile_database(workdir: str) -> dict:
+    """A lease file in ``workdir``, written through, no LFC during a run."""
+    return {"type": "memfile", "persist": True, "name": os.path.join(workdir, "leases4.csv"), "lfc-interval": 0}
+
+
 def config(workdir: str, *, multi_threading: bool, severity: str) -> dict:
     """The one configuration every server gets (Kea's multi-threading
     section differs only for the "kea-mt" run)."""
-    return {"Dhcp4": {
-        "interfaces-config": {"interfaces": ["lo/" + SERVER], "dhcp-socket-type": "udp"},
-        "lease-database": {"type": "memfile", "persist": True,
-                           "name": os.path.join(workdir, "leases4.csv"), "lfc-interval": 0},
-        "valid-lifetime": 4000, "renew-timer": 1000, "rebind-timer": 2000,
-        "multi-threading": ({"enable-multi-threading": True, "thread-pool-size": 0, "packet-queue-size": 64}
-                            if multi_threading else {"enable-multi-threading": False}),
-        "subnet4": [{
-            "id": 1, "subnet": "10.10.0.0/16", "relay": {"ip-addresses": [RELAY]},
-            "pools": [{"pool": "10.10.0.10 - 10.10.255.250"}],
-            "option-data": [
-                {"name": "routers", "data": "10.10.0.1"},
-                {"name": "domain-name-servers", "data": "10.10.0.2, 10.10.0.3"},
-                {"name": "domain-name", "data": "example.org"},
-            ],
-        }],
-        "loggers": [{"name": "kea-dhcp4", "output_options": [{"output": os.path.join(workdir, "server.log")}],
-                     "severity": severity}],
-    }}
+    return dhcp4_config(
+        workdir, server=SERVER, relay=RELAY, lease_database=memfile_database(workdir), severity=severity,
+        multi_threading=({"enable-multi-threading": True, "thread-pool-size": 0, "packet-queue-size": 64}
+                         if multi_threading else {"enable-multi-threading": False}))
 
 
 # ---------------------------------------------------------------------------
@@ -255,14 +273,15 @@ def launch(name: str, argv: List[str], workdir: str, server: str, **env: str) ->
     return proc
 
 
-def stop_server(proc: subprocess.Popen) -> None:
+def stop_server(proc: subprocess.Popen, term_wait: float = 15, kill_wait: float = 15) -> None:
+    """SIGTERM, up to ``term_wait`` s for the server to end, then SIGKILL."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(timeout=15)
+            proc.wait(timeout=term_wait)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait(timeout=15)
+            proc.wait(timeout=kill_wait)
 
 
 def run_step(proc: subprocess.Popen, rate: int, args, workdir: str) -> Step:

@@ -46,8 +46,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from bench.perfdhcp_compare import (  # noqa: E402  (after the path)
-    CLK_TCK, KEA, UNANSWERED_LIMIT, Step, cpu_ticks, fmt_step, launch, parse_perfdhcp, peak_rss_kb, port_bound,
-    stop_server, summary,
+    CLK_TCK, KEA, UNANSWERED_LIMIT, Step, cpu_ticks, dhcp4_config, fmt_step, launch, parse_perfdhcp, peak_rss_kb,
+    port_bound, stop_server, summary,
 )
 from tests.pgsql_cluster import PgCluster  # noqa: E402
 
@@ -81,23 +81,9 @@ def config(workdir: str, database: dict, multi_threading: Optional[dict], severi
     differs."""
     mt = ({"enable-multi-threading": True, "packet-queue-size": 64, **multi_threading}
           if multi_threading is not None else {"enable-multi-threading": False})
-    return {"Dhcp4": {
-        "interfaces-config": {"interfaces": ["lo/" + SERVER], "dhcp-socket-type": "udp"},
-        "lease-database": {k: database[k] for k in ("type", "name", "host", "port", "user", "password")},
-        "valid-lifetime": 4000, "renew-timer": 1000, "rebind-timer": 2000,
-        "multi-threading": mt,
-        "subnet4": [{
-            "id": 1, "subnet": "10.20.0.0/16", "relay": {"ip-addresses": [RELAY]},
-            "pools": [{"pool": "10.20.0.10 - 10.20.255.250"}],
-            "option-data": [
-                {"name": "routers", "data": "10.20.0.1"},
-                {"name": "domain-name-servers", "data": "10.20.0.2, 10.20.0.3"},
-                {"name": "domain-name", "data": "example.org"},
-            ],
-        }],
-        "loggers": [{"name": "kea-dhcp4", "output_options": [{"output": os.path.join(workdir, "server.log")}],
-                     "severity": severity}],
-    }}
+    return dhcp4_config(
+        workdir, server=SERVER, relay=RELAY, net="10.20", severity=severity, multi_threading=mt,
+        lease_database={k: database[k] for k in ("type", "name", "host", "port", "user", "password")})
 
 
 # ---------------------------------------------------------------------------
