@@ -206,50 +206,42 @@ def lease_to_element(lease: Any) -> Dict[str, Any]:
     copied; otherwise the Lease4 attributes are read.
     """
     if lease.__class__ is Lease4:
-        # The engine's leases (one per lease update): read directly, the
-        # same fields as below.
-        element = {}
-        if lease.user_context is not None:
-            element["user-context"] = lease.user_context
-        hwaddr = lease.hwaddr
-        if hasattr(hwaddr, "data"):
-            hwaddr = hwaddr.data
-        element["ip-address"] = str(lease.address)
-        element["subnet-id"] = int(lease.subnet_id)
-        element["hw-address"] = hwaddr if isinstance(hwaddr, str) else hex_colons(hwaddr)
-        if lease.client_id:
-            client_id = lease.client_id
-            element["client-id"] = client_id if isinstance(client_id, str) else hex_colons(client_id)
-        element["cltt"] = int(lease.cltt)
-        element["valid-lft"] = int(lease.valid_lifetime)
-        element["fqdn-fwd"] = bool(lease.fqdn_fwd)
-        element["fqdn-rev"] = bool(lease.fqdn_rev)
-        element["hostname"] = lease.hostname or ""
-        element["state"] = int(lease.state)
-        return element
+        # The engine's leases (one per lease update): their attributes read
+        # directly rather than probed for.
+        return _element(lease.user_context, lease.address, lease.subnet_id, lease.hwaddr, lease.client_id,
+                        lease.cltt, lease.valid_lifetime, lease.fqdn_fwd, lease.fqdn_rev, lease.hostname,
+                        lease.state)
     if isinstance(lease, Mapping):
         if "ip-address" in lease:
             return dict(lease)
         lease = _MappingView(lease)
-    hwaddr = _attr(lease, "hwaddr", "hw_address")
+    return _element(_attr(lease, "user_context"), _attr(lease, "address", "addr", "ip_address"),
+                    _attr(lease, "subnet_id"), _attr(lease, "hwaddr", "hw_address"), _attr(lease, "client_id"),
+                    _attr(lease, "cltt"), _attr(lease, "valid_lifetime", "valid_lft"),
+                    _attr(lease, "fqdn_fwd", default=False), _attr(lease, "fqdn_rev", default=False),
+                    _attr(lease, "hostname", default=""), _attr(lease, "state", default=0))
+
+
+def _element(user_context: Any, address: Any, subnet_id: Any, hwaddr: Any, client_id: Any, cltt: Any,
+             valid_lifetime: Any, fqdn_fwd: Any, fqdn_rev: Any, hostname: Any, state: Any) -> Dict[str, Any]:
+    """:func:`lease_to_element`'s map from a lease's values, in Kea's key
+    order."""
     if hasattr(hwaddr, "data"):  # an HWAddr-like value
         hwaddr = hwaddr.data
     element: Dict[str, Any] = {}
-    context = _attr(lease, "user_context")
-    if context is not None:
-        element["user-context"] = context
-    element["ip-address"] = str(_attr(lease, "address", "addr", "ip_address"))
-    element["subnet-id"] = int(_attr(lease, "subnet_id"))
+    if user_context is not None:
+        element["user-context"] = user_context
+    element["ip-address"] = str(address)
+    element["subnet-id"] = int(subnet_id)
     element["hw-address"] = hwaddr if isinstance(hwaddr, str) else hex_colons(hwaddr)
-    client_id = _attr(lease, "client_id")
     if client_id:
         element["client-id"] = client_id if isinstance(client_id, str) else hex_colons(client_id)
-    element["cltt"] = int(_attr(lease, "cltt"))
-    element["valid-lft"] = int(_attr(lease, "valid_lifetime", "valid_lft"))
-    element["fqdn-fwd"] = bool(_attr(lease, "fqdn_fwd", default=False))
-    element["fqdn-rev"] = bool(_attr(lease, "fqdn_rev", default=False))
-    element["hostname"] = _attr(lease, "hostname", default="") or ""
-    element["state"] = int(_attr(lease, "state", default=0))
+    element["cltt"] = int(cltt)
+    element["valid-lft"] = int(valid_lifetime)
+    element["fqdn-fwd"] = bool(fqdn_fwd)
+    element["fqdn-rev"] = bool(fqdn_rev)
+    element["hostname"] = hostname or ""
+    element["state"] = int(state)
     return element
 
 
