@@ -768,10 +768,10 @@ class PartnerClient:
         self.pool.cachedConnectionTimeout = _CACHED_CONNECTION_TIMEOUT
         self.pool.retryAutomatically = False  # Twisted never retries a POST anyway
         agent = Agent.usingEndpointFactory(reactor, _PartnerEndpoint(self), pool=self.pool)
-        self._http = HTTPClient(agent, cookiejar=_NoCookies(), data_to_body_producer=_BodyProducer)
-        # Passed as ``cookies`` to every request: an empty jar, so that
-        # treq does not build one from ``None`` each time.
-        self._no_cookies = CookieJar()
+        # treq's jar, and every request's ``cookies`` too: a jar (so treq
+        # does not build one from ``None`` each time) that stays empty.
+        self._no_cookies = _NoCookies()
+        self._http = HTTPClient(agent, cookiejar=self._no_cookies, data_to_body_producer=_BodyProducer)
         self._gate = defer.DeferredSemaphore(connections)
         self._pending: Set[Deferred] = set()
         #: Connections opened (pruned of lost ones as new ones come).
