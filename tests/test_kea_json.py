@@ -539,6 +539,17 @@ class DecodeJSONTests(SynchronousTestCase):
     """decode_json == from_json(...).to_python(), value and error."""
 
     def assertSameOutcome(self, text):
+        """Both plain readers (CPython's hooked decoder, PyPy's checked
+        ``json.loads``) whichever interpreter runs the test."""
+        chosen = kea_json._plain_decode
+        try:
+            for reader in (kea_json._decode_with_hooks, kea_json._decode_then_check):
+                kea_json._plain_decode = reader
+                self.assertSameOutcomeWithReader(text)
+        finally:
+            kea_json._plain_decode = chosen
+
+    def assertSameOutcomeWithReader(self, text):
         try:
             expected = ("value", repr(from_json(text).to_python()))
         except KeaJSONError as error:
@@ -582,3 +593,16 @@ class DecodeJSONTests(SynchronousTestCase):
         """Python's decoder would read 300 levels; Kea's parser refuses
         more than MAX_DEPTH."""
         self.assertRaises(KeaJSONError, decode_json, b"[" * 300 + b"]" * 300)
+
+
+
+class CheckedReaderTests(SynchronousTestCase):
+    """``_decode_then_check`` refuses exactly the numbers the hooks refuse."""
+
+    def test_numbers(self):
+        for text in ['[9223372036854775807, -9223372036854775808]', '{"a": [1.5, -0.0, 1e308]}']:
+            self.assertEqual(kea_json._decode_then_check(text), kea_json._decode_with_hooks(text))
+        for text in ['[9223372036854775808]', '{"a": {"b": [-9223372036854775809]}}', '[1e400]',
+                     '{"a": NaN}', '[-Infinity]']:
+            self.assertRaises(ValueError, kea_json._decode_then_check, text)
+            self.assertRaises(ValueError, kea_json._decode_with_hooks, text)
