@@ -235,8 +235,15 @@ BASIC_AUTH_REALM = "kea-dhcp4-server"
 _CACHED_CONNECTION_TIMEOUT = 20.0
 
 #: Fewest connections a client keeps to a partner (see
-#: :func:`client_connections`).
-DEFAULT_CONNECTIONS = 4
+#: :func:`client_connections`), so the fewest lease updates in flight.
+#: Updates a pair can carry per second are at most (updates in flight) /
+#: (round trip), and a round trip through two one-thread servers under
+#: load takes milliseconds (a partner reads, answers and writes on later
+#: reactor turns, behind the datagrams of its own turn).  With 4, a PyPy
+#: pair at 2,000 exchanges/s offered answered 0.8x a Kea pair, each server
+#: waiting at half a core with its queries parked behind the window; with
+#: 16 it carried 2,310/s (bench/RESULTS.md); 64 did no better.
+DEFAULT_CONNECTIONS = 16
 
 
 ha_log = kea_logger("ha-hooks")
