@@ -240,6 +240,9 @@ class AllocationEngine:
         # leases; a store without the method (PostgreSQL) gets Kea's scan.
         self._next_free: Optional[Callable[[int, int, int], Optional[int]]] = getattr(
             store, "next_free_address", None)
+        # A database store reads a client's first lookups in one statement
+        # (PgLeaseStore.prefetch_client4); memfile has nothing to gain.
+        self._prefetch: Optional[Callable[..., None]] = getattr(store, "prefetch_client4", None)
         # subnet id -> the names _assigned counts (formatted once).
         self._assigned_names: Dict[int, Tuple[str, str, str]] = {}
         #: ``(name, delta)`` sink for Kea's allocation statistics
@@ -702,6 +705,24 @@ class AllocationEngine:
     # -- the two entry points ------------------------------------------
 
     def discover_lease4(self, ctx: AllocationContext) -> AllocationResult:
+        return self._prefetched(self._discover_lease4, ctx)
+
+    def request_lease4(self, ctx: AllocationContext) -> AllocationResult:
+        return self._prefetched(self._request_lease4, ctx)
+
+    def _prefetched(self, allocate: Callable[[AllocationContext], AllocationResult],
+                    ctx: AllocationContext) -> AllocationResult:
+        """``allocate(ctx)``, on a database store with the client's first
+        lookups read beforehand in one statement, forgotten afterwards."""
+        if self._prefetch is None:
+            return allocate(ctx)
+        self._prefetch(ctx.client_id, ctx.hwaddr, ctx.requested_address)
+        try:
+            return allocate(ctx)
+        finally:
+            self._store.forget_prefetched()
+
+    def _discover_lease4(self, ctx: AllocationContext) -> AllocationResult:
         client_lease = self.find_client_lease(ctx)
         lease = None
         reserved = self.has_address_reservation(ctx)
@@ -735,7 +756,7 @@ class AllocationEngine:
         return AllocationResult(lease, ctx.subnet, ctx.old_lease,
                                 reusable_valid_lifetime=ctx.reusable_valid_lifetime)
 
-    def request_lease4(self, ctx: AllocationContext) -> AllocationResult:
+    def _request_lease4(self, ctx: AllocationContext) -> AllocationResult:
         client_lease = self.find_client_lease(ctx)
         requested = ctx.requested_address if ctx.requested_address is not None and int(ctx.requested_address) else None
         reserved = None

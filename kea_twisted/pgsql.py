@@ -307,6 +307,14 @@ _SQL: Dict[str, Tuple[str, Tuple[int, ...]]] = {
     "get_client_id": (f"{_SELECT} WHERE client_id = $1 ORDER BY subnet_id, address", (_BYTEA,)),
     "get_client_id_subnet": (f"{_SELECT} WHERE client_id = $1 AND subnet_id = $2 ORDER BY address LIMIT 1",
                              (_BYTEA, _INT8)),
+    # What an allocation asks first, in one round trip (see
+    # PgLeaseStore.prefetch_client4): "get_client_id", "get_hwaddr" and
+    # "get_address" as one union, each row tagged with its branch (the
+    # last column), each branch in its own statement's order.
+    "get_client": (f"SELECT {_COLUMNS}, 'c'::text FROM lease4 WHERE client_id = $1 UNION ALL "
+                   f"SELECT {_COLUMNS}, 'h'::text FROM lease4 WHERE hwaddr = $2 UNION ALL "
+                   f"SELECT {_COLUMNS}, 'a'::text FROM lease4 WHERE address = $3 ORDER BY 12, 6, 1",
+                   (_BYTEA, _BYTEA, _INT8)),
     "get_subnet": (f"{_SELECT} WHERE subnet_id = $1 ORDER BY address", (_INT8,)),
     "get_hostname": (f"{_SELECT} WHERE lower(hostname) = $1 ORDER BY address", (_TEXT,)),
     "get_all": (f"{_SELECT} ORDER BY address", ()),
@@ -389,6 +397,18 @@ def _decode_row(get: Callable[[int, int], Optional[bytes]], r: int, encoding: st
     return (_int8(get(r, 0)), get(r, 1), get(r, 2), _int8(get(r, 3)), _int8(get(r, 4)), _int8(get(r, 5)),
             None if fwd is None else fwd != b"\x00", None if rev is None else rev != b"\x00",
             text, _int8(get(r, 9)), get(r, 10))
+
+
+class _ClientRows:
+    """The rows of one ``get_client`` statement, by branch."""
+
+    __slots__ = ("client_id", "hwaddr", "address", "by_client_id", "by_hwaddr", "at_address")
+
+    def __init__(self, client_id: Optional[bytes], hwaddr: Optional[bytes], address: Optional[int]) -> None:
+        self.client_id, self.hwaddr, self.address = client_id, hwaddr, address
+        self.by_client_id: List[Lease4] = []
+        self.by_hwaddr: List[Lease4] = []
+        self.at_address: Optional[Lease4] = None
 
 
 def _stored_expire(lease: Lease4) -> int:
@@ -487,6 +507,8 @@ class PgLeaseStore:
         # address -> the expire column as this store last read or wrote it
         # (Kea keeps it in the lease object: current_cltt_ + current_valid_lft_).
         self._seen: Dict[int, int] = {}
+        # One client's first lookups, read at once (prefetch_client4).
+        self._prefetched: Optional[_ClientRows] = None
         self._open()
 
     # -- connection -------------------------------------------------------------
@@ -544,6 +566,7 @@ class PgLeaseStore:
         raises :class:`DbOpenError` if the database is still away."""
         self.close()
         self._seen.clear()
+        self._prefetched = None
         self._open()
 
     def close(self) -> None:
@@ -622,9 +645,49 @@ class PgLeaseStore:
         leases = self._query(name, params)
         return leases[0] if leases else None
 
+    # -- one client's first lookups, in one statement --------------------------
+
+    def prefetch_client4(self, client_id: Optional[bytes], hwaddr: Optional[bytes],
+                         address: Optional[IPv4Address]) -> None:
+        """Read what an allocation for one client asks first - its leases
+        by client identifier, by hardware address, and the lease of the
+        address it asks for - in one statement instead of three, and answer
+        those three lookups from it until :meth:`forget_prefetched` or a
+        change through this store.
+
+        Kea sends them as separate statements (8 per DORA against 4 here).
+        The rows are what the separate statements would have read a moment
+        later; what another server changes in between is caught where Kea
+        catches it, by the database (the primary key on insert, the
+        ``expire`` check on update and delete)."""
+        client_id = bytes(client_id) if client_id else None
+        hwaddr = bytes(hwaddr) if hwaddr else None
+        value = int(address) if address is not None else None
+        result = self._run(lambda c: self._exec("get_client", (client_id, hwaddr, value)), "get_client")
+        get, encoding = result.get_value, self._encoding
+        rows = _ClientRows(client_id, hwaddr, value)
+        seen = self._seen
+        for r in range(result.ntuples):
+            row = _decode_row(get, r, encoding)
+            seen[row[0]] = row[4] or 0
+            lease = _lease_from_row(row)
+            tag = get(r, 11)
+            if tag == b"c":
+                rows.by_client_id.append(lease)
+            elif tag == b"h":
+                rows.by_hwaddr.append(lease)
+            else:
+                rows.at_address = lease
+        self._prefetched = rows
+
+    def forget_prefetched(self) -> None:
+        """Back to asking the database for every lookup."""
+        self._prefetched = None
+
     # -- changes ----------------------------------------------------------------
 
     def add_lease(self, lease: Lease4) -> bool:
+        self._prefetched = None  # a change: lookups go to the database again
         import psycopg
         values = _lease_values(lease)
         address = int(lease.address)
@@ -650,6 +713,7 @@ class PgLeaseStore:
         store last saw for the address — or ``current``'s, when the caller
         passes the lease as it read it — so a lease another server changed
         meanwhile is not overwritten (:class:`NoSuchLease`, as Kea)."""
+        self._prefetched = None
         values = _lease_values(lease)
         address = int(lease.address)
         expected = _stored_expire(current) if current is not None else self._seen.get(address)
@@ -668,6 +732,7 @@ class PgLeaseStore:
         """Delete the lease at ``lease.address`` if its ``expire`` is still
         the one this store last saw (``lease``'s own when it has seen none);
         False otherwise."""
+        self._prefetched = None
         address = int(lease.address)
         expected = self._seen.get(address)
         if expected is None:
@@ -679,6 +744,7 @@ class PgLeaseStore:
         return count == 1
 
     def delete_expired_reclaimed_leases4(self, now: int, secs: int) -> int:
+        self._prefetched = None
         log.debug("{msgid} deleting reclaimed IPv4 leases that expired more than {secs} seconds ago",
                   msgid="DHCPSRV_PGSQL_DELETE_EXPIRED_RECLAIMED4", secs=secs, debuglevel=DBG_TRACE_DETAIL)
         return self._changed("delete_reclaimed", (STATE_EXPIRED_RECLAIMED, now - secs))
@@ -690,10 +756,18 @@ class PgLeaseStore:
     # -- queries ------------------------------------------------------------------
 
     def get_lease4(self, address: IPv4Address) -> Optional[Lease4]:
-        return self._one("get_address", (int(address),))
+        value = int(address)
+        rows = self._prefetched
+        if rows is not None and rows.address == value:
+            return rows.at_address
+        return self._one("get_address", (value,))
 
     def get_leases4_by_hwaddr(self, hwaddr: bytes) -> List[Lease4]:
-        return self._query("get_hwaddr", (bytes(hwaddr),))
+        hwaddr = bytes(hwaddr)
+        rows = self._prefetched
+        if rows is not None and rows.hwaddr == hwaddr:
+            return list(rows.by_hwaddr)
+        return self._query("get_hwaddr", (hwaddr,))
 
     def get_lease4_by_hwaddr_subnet(self, hwaddr: bytes, subnet_id: int) -> Optional[Lease4]:
         return self._one("get_hwaddr_subnet", (bytes(hwaddr), subnet_id))
@@ -701,7 +775,11 @@ class PgLeaseStore:
     def get_leases4_by_client_id(self, client_id: bytes) -> List[Lease4]:
         if not client_id:
             return []
-        return self._query("get_client_id", (bytes(client_id),))
+        client_id = bytes(client_id)
+        rows = self._prefetched
+        if rows is not None and rows.client_id == client_id:
+            return list(rows.by_client_id)
+        return self._query("get_client_id", (client_id,))
 
     def get_lease4_by_client_id_subnet(self, client_id: bytes, subnet_id: int) -> Optional[Lease4]:
         if not client_id:
@@ -874,7 +952,7 @@ class PgStorePool:
             return len(store)
 
 
-for _name in _SYNC_METHODS:
+for _name in _SYNC_METHODS + ("prefetch_client4", "forget_prefetched"):
     setattr(PgStorePool, _name, _pooled_method(_name))
 del _name
 

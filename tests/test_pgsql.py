@@ -201,6 +201,46 @@ class PgLeaseStoreTests(_PgCase, SynchronousTestCase):
         self.assertEqual(self.store.get_all_leases4(), [a, c, b])
         self.assertEqual(len(self.store), 3)
 
+    def test_prefetch_client4(self):
+        """One statement reads a client's leases by client-id and by
+        hw-address and the lease of one address; those lookups are then
+        answered from it, in the separate statements' order, until a
+        change through the store or forget_prefetched."""
+        a = lease("10.0.0.1", hw=1, cid=b"\x01\x01", subnet=2)
+        b = lease("10.0.0.2", hw=1, cid=b"\x01\x01", subnet=1)
+        c = lease("10.0.0.3", hw=2, subnet=1)
+        for l in (a, b, c):
+            self.store.add_lease(l)
+        self.store.prefetch_client4(b"\x01\x01", mac(1), A("10.0.0.3"))
+        # Behind the store's back: the prefetched rows are what was read.
+        with admin(self.access) as conn:
+            conn.execute("DELETE FROM lease4 WHERE address = %s", (int(A("10.0.0.3")),))
+        self.assertEqual(self.store.get_leases4_by_client_id(b"\x01\x01"), [b, a])
+        self.assertEqual(self.store.get_leases4_by_hwaddr(mac(1)), [b, a])
+        self.assertEqual(self.store.get_lease4(A("10.0.0.3")), c)
+        # Other keys still go to the database.
+        self.assertIsNone(self.store.get_lease4(A("10.0.0.9")))
+        self.assertEqual(self.store.get_leases4_by_hwaddr(mac(2)), [])
+        self.store.forget_prefetched()
+        self.assertIsNone(self.store.get_lease4(A("10.0.0.3")))
+
+    def test_prefetch_forgotten_on_change(self):
+        """A change through the store drops the prefetched rows: the next
+        lookup reads the database."""
+        self.store.prefetch_client4(b"\x01\x01", mac(1), A("10.0.0.10"))
+        self.assertIsNone(self.store.get_lease4(A("10.0.0.10")))
+        l = lease("10.0.0.10", hw=1, cid=b"\x01\x01")
+        self.assertTrue(self.store.add_lease(l))
+        self.assertEqual(self.store.get_lease4(A("10.0.0.10")), l)
+        self.assertEqual(self.store.get_leases4_by_client_id(b"\x01\x01"), [l])
+
+    def test_prefetch_without_keys(self):
+        """No client-id, hw-address or address: nothing read for them."""
+        self.store.add_lease(lease(hw=b"", cid=None, state=1))
+        self.store.prefetch_client4(None, None, None)
+        self.assertEqual(self.store.get_leases4_by_client_id(b""), [])
+        self.assertEqual(len(self.store.get_leases4_by_hwaddr(b"")), 1)
+
     def test_no_client_id_and_no_hwaddr(self):
         """A lease without client-id or hw-address (a declined one) is
         stored as Kea stores it (empty values) and reads back with None /
@@ -580,9 +620,23 @@ class StoreMachine(RuleBasedStateMachine):
             want = want[:limit]
         assert self.store.get_expired_leases4(now, limit) == want
 
+    @rule(cid=st.sampled_from([None, b"\x01\x01", b"\x01\x02"]),
+          hw=st.sampled_from([None, b"", mac(1), mac(2)]),
+          address=st.sampled_from([None] + ADDRESSES))
+    def prefetch(self, cid, hw, address):
+        """The lookups that follow (the invariant's) may be answered from
+        the prefetched rows until a change: they must still agree."""
+        self.store.prefetch_client4(cid, hw, address)
+
+    @rule()
+    def forget(self):
+        self.store.forget_prefetched()
+
     @invariant()
     def lookups_agree(self):
         store = self.store
+        for address in self.ADDRESSES:
+            assert store.get_lease4(address) == self.model.get(address)
         assert store.get_all_leases4() == sorted(self.model.values(), key=lambda l: l.address)
         for hw in (b"", mac(1), mac(2)):
             assert store.get_leases4_by_hwaddr(hw) == self.by(lambda l: l.hwaddr == hw)

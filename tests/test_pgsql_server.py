@@ -819,6 +819,31 @@ class PgServerTests(TestCase):
         self.assertEqual({n: pg.stats.value(n) for n in names}, {n: mem.stats.value(n) for n in names})
         self.assertEqual(pg.stats.value("pkt4-ack-sent"), 3)
 
+    @defer.inlineCallbacks
+    def test_statements_per_dora(self):
+        """A new client's DORA costs four statements where Kea sends eight:
+        each allocation reads the client's leases (by client-id and by
+        hw-address) and the lease of the address it asks for in one
+        statement, then checks its candidate (DISCOVER) or inserts (REQUEST)."""
+        from kea_twisted.pgsql import PgLeaseStore
+        access = database("statements")
+        server = start_server(self, config(access), [float(EPOCH)])
+        sent = []
+        original = PgLeaseStore._exec
+
+        def counting(store, name, params):
+            sent.append(name)
+            return original(store, name, params)
+
+        self.patch(PgLeaseStore, "_exec", counting)
+        hw = mac(1, 7)
+        offer = yield server.packet_handler.receive(query(DISCOVER, hw, o61=b"\x01" + hw), arrival())
+        address = decode(offer.data).yiaddr
+        ack = yield server.packet_handler.receive(
+            query(REQUEST, hw, o61=b"\x01" + hw, o50=address.packed, o54=SERVER.packed), arrival())
+        self.assertEqual(message_type(ack), ACK)
+        self.assertEqual(sent, ["get_client", "get_address", "get_client", "insert"])
+
     def test_unreachable_database_refused_at_start(self):
         """A database that cannot be opened fails start() with libpq's
         text (Kea: "Unable to open database: <it>"), leaving no worker
