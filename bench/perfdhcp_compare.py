@@ -57,6 +57,9 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from kea_twisted.pypy_gc import PYPY_GC_SETTINGS  # noqa: E402  (standard library only)
+
 RELAY = "127.0.0.2"
 SERVER = "127.0.0.1"
 KEA = "/usr/sbin/kea-dhcp4"
@@ -246,10 +249,13 @@ def start_server(name: str, workdir: str, severity: str, python: Optional[str]) 
 
 def server_env(workdir: str) -> Dict[str, str]:
     """A server's environment: its PID and lock files in ``workdir``, this
-    tree's kea_twisted, and PyPy's GC nursery as the README says to run
-    PyPy (``PYPY_GC_NURSERY``, 64M unless set; CPython and Kea ignore it)."""
-    return dict(os.environ, KEA_PIDFILE_DIR=workdir, KEA_LOCKFILE_DIR=workdir, PYTHONPATH=ROOT,
-                PYPY_GC_NURSERY=os.environ.get("PYPY_GC_NURSERY", "64M"))
+    tree's kea_twisted, and PyPy's GC settings as the README says to run
+    PyPy (:data:`PYPY_GC_SETTINGS` where not set; CPython and Kea ignore
+    them)."""
+    env = dict(PYPY_GC_SETTINGS)
+    env.update(os.environ)
+    env.update(KEA_PIDFILE_DIR=workdir, KEA_LOCKFILE_DIR=workdir, PYTHONPATH=ROOT)
+    return env
 
 
 def launch(name: str, argv: List[str], workdir: str, server: str, **env: str) -> subprocess.Popen:

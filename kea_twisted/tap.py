@@ -23,6 +23,7 @@ from twisted.logger import Logger
 from twisted.python import usage
 
 import kea_twisted
+from kea_twisted.pypy_gc import pypy_gc_advice
 from kea_twisted.config.errors import ConfigError
 
 __all__ = ["Options", "makeService", "check_config"]
@@ -137,24 +138,6 @@ class Options(usage.Options):
             parent["logger"] = "kea_twisted.logs.twistd_observer"
 
 
-#: The PyPy GC nursery kea_twisted is measured with (README, "Running under
-#: PyPy"; bench/RESULTS.md).
-PYPY_NURSERY = "64M"
-
-
-def pypy_nursery_advice(implementation: str, environ: Mapping[str, str]) -> Optional[str]:
-    """The warning for a PyPy started with its default GC nursery, else
-    None.  PyPy sizes the nursery from the CPU's cache (1 MB on the bench
-    machine); the server's long-lived lease indexes make every minor
-    collection costly, and with 64 MB an HA lease update costs a quarter of
-    the CPU (bench/ha_update_profile.py).  The size is read only when PyPy
-    starts, so it can only be said here, not changed."""
-    if implementation != "PyPy" or "PYPY_GC_NURSERY" in environ:
-        return None
-    return (f"running on PyPy with its default GC nursery: start it with PYPY_GC_NURSERY={PYPY_NURSERY} "
-            "in the environment (minor collections cost up to 4x the CPU per lease update otherwise)")
-
-
 def makeService(options: Options) -> service.IService:
     """The service tree for one server; wiring only."""
     from kea_twisted.net.services import Dhcp4Service
@@ -168,7 +151,7 @@ def makeService(options: Options) -> service.IService:
     policy = getattr(options, "path_policy", None)
     for message in policy.startup_messages() if policy is not None else ():
         log.warn("{msgid} {message}", msgid="KEA_TWISTED_PATHS", message=message)
-    advice = pypy_nursery_advice(platform.python_implementation(), os.environ)
+    advice = pypy_gc_advice(platform.python_implementation(), os.environ)
     if advice is not None:
         log.warn("{msgid} {message}", msgid="KEA_TWISTED_PYPY_GC", message=advice)
     for warning in getattr(options, "warnings", ()):
