@@ -242,6 +242,27 @@ class HappyPathTests(LoopbackMixin, TestCase):
         self.assertEqual(commands.parse_heartbeat_answer(answer).state, "waiting")
 
     @defer.inlineCallbacks
+    def test_mtls_large_messages(self) -> Any:
+        """Over mutual TLS, a 300 KB request and its 300 KB answer (many
+        TLS records each way) arrive whole, on one connection with a small
+        exchange before and after."""
+        bulk = "".join(f"{n:07d}," for n in range(40000))
+
+        def echo(command: Dict[str, Any]) -> Dict[str, Any]:
+            return {"result": 0, "text": "echo", "arguments": command.get("arguments", {})}
+
+        yield self.start_listener(execute=echo, tls=ServerTLS(files("server1"), "server1"),
+                                  max_body=1 << 20)
+        c = self.client(tls=PartnerTLS(files("server2"), "server2"), connections=1)
+        small = yield c.send(commands.command("x-small", {"n": 1}))
+        self.assertEqual(small[0]["arguments"], {"n": 1})
+        answer = yield c.send(commands.command("x-bulk", {"bulk": bulk}))
+        self.assertEqual(answer[0]["arguments"], {"bulk": bulk})
+        small = yield c.send(commands.command("x-small", {"n": 2}))
+        self.assertEqual(small[0]["arguments"], {"n": 2})
+        self.assertEqual(c.connections_made, 1)
+
+    @defer.inlineCallbacks
     def test_plain_heartbeat_and_keepalive(self) -> Any:
         """Plain HTTP works the same, and two requests share one persistent
         connection (Kea reuses its connection too)."""
