@@ -412,7 +412,18 @@ def parse_lease4(config: Any, arguments: Element, now: int) -> Tuple[Lease4, boo
     if _contains(arguments, "force-create"):
         force_create = _get_boolean(arguments, "force-create")
 
-    lease = Lease4(
+    lease = _parsed_lease4(address, hwaddr, client_id, valid_lifetime, cltt, subnet_id,
+                           fqdn_fwd, fqdn_rev, hostname, state, user_context)
+    return lease, force_create
+
+
+def _parsed_lease4(address: IPv4Address, hwaddr: bytes, client_id: Optional[bytes], valid_lifetime: int,
+                   cltt: int, subnet_id: int, fqdn_fwd: bool, fqdn_rev: bool, hostname: str, state: int,
+                   user_context: Optional[dict]) -> Lease4:
+    """The lease both parsers (elements, plain values) end with, as Kea's
+    Lease constructor makes it: the hostname lowercased (C locale: ASCII
+    only)."""
+    return Lease4(
         address=address,
         hwaddr=hwaddr,
         client_id=client_id,
@@ -421,12 +432,10 @@ def parse_lease4(config: Any, arguments: Element, now: int) -> Tuple[Lease4, boo
         subnet_id=subnet_id,
         fqdn_fwd=fqdn_fwd,
         fqdn_rev=fqdn_rev,
-        # Kea's Lease constructor lowercases (C locale: ASCII only).
         hostname=hostname.translate(_ASCII_LOWER),
         state=state,
         user_context=user_context,
     )
-    return lease, force_create
 
 
 def _plain_unsigned(value: Any, bits: int) -> bool:
@@ -496,19 +505,8 @@ def parse_lease4_plain(config: Any, arguments: Any, now: int) -> Optional[Tuple[
     state = get("state", 0)
     if not _plain_unsigned(state, 8) or state > STATE_EXPIRED_RECLAIMED:
         return None
-    lease = Lease4(
-        address=address,
-        hwaddr=hwaddr,
-        client_id=client_id,
-        valid_lifetime=valid_lifetime,
-        cltt=cltt,
-        subnet_id=subnet_id,
-        fqdn_fwd=fqdn_fwd,
-        fqdn_rev=fqdn_rev,
-        hostname=hostname.translate(_ASCII_LOWER),
-        state=state,
-        user_context=None,
-    )
+    lease = _parsed_lease4(address, hwaddr, client_id, valid_lifetime, cltt, subnet_id,
+                           fqdn_fwd, fqdn_rev, hostname, state, None)
     return lease, force_create
 
 
