@@ -632,7 +632,10 @@ class PgLeaseStore:
         return self._run(lambda c: self._exec(name, params).command_tuples or 0, name)
 
     def _query(self, name: str, params: Sequence[Any] = ()) -> List[Lease4]:
-        result = self._run(lambda c: self._exec(name, params), name)
+        return self._leases(self._run(lambda c: self._exec(name, params), name))
+
+    def _leases(self, result: Any) -> List[Lease4]:
+        """The leases of a ``_COLUMNS`` result, their ``expire`` noted as seen."""
         get, encoding = result.get_value, self._encoding
         rows = [_decode_row(get, r, encoding) for r in range(result.ntuples)]
         leases = [_lease_from_row(r) for r in rows]
@@ -664,14 +667,9 @@ class PgLeaseStore:
         hwaddr = bytes(hwaddr) if hwaddr else None
         value = int(address) if address is not None else None
         result = self._run(lambda c: self._exec("get_client", (client_id, hwaddr, value)), "get_client")
-        get, encoding = result.get_value, self._encoding
         rows = _ClientRows(client_id, hwaddr, value)
-        seen = self._seen
-        for r in range(result.ntuples):
-            row = _decode_row(get, r, encoding)
-            seen[row[0]] = row[4] or 0
-            lease = _lease_from_row(row)
-            tag = get(r, 11)
+        for r, lease in enumerate(self._leases(result)):
+            tag = result.get_value(r, 11)
             if tag == b"c":
                 rows.by_client_id.append(lease)
             elif tag == b"h":
