@@ -802,13 +802,9 @@ def _not_json(text: str) -> Any:
     raise ValueError(f"{text} is not JSON")
 
 
-_C_DECODER = json.JSONDecoder(parse_int=_int64, parse_float=_finite, parse_constant=_not_json)
-
-
-def _decode_with_hooks(text: str) -> Any:
-    """Python's decoder, its number hooks refusing what Kea would not read
-    the same (CPython: the C scanner calls them only for numbers)."""
-    return _C_DECODER.decode(text)
+#: Python's decoder, its number hooks refusing what Kea would not read the
+#: same (CPython: the C scanner calls them only for numbers).
+_decode_with_hooks = json.JSONDecoder(parse_int=_int64, parse_float=_finite, parse_constant=_not_json).decode
 
 
 def _kea_numbers_only(value: Any) -> bool:
