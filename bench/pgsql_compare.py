@@ -47,7 +47,7 @@ sys.path.insert(0, ROOT)
 
 from bench.perfdhcp_compare import (  # noqa: E402  (after the path)
     CLK_TCK, KEA, UNANSWERED_LIMIT, Step, cpu_ticks, dhcp4_config, fmt_step, launch, parse_perfdhcp, peak_rss_kb,
-    port_bound, stop_server, summary,
+    port_bound, stop_server, summary, twistd_argv,
 )
 from tests.pgsql_cluster import PgCluster  # noqa: E402
 
@@ -73,6 +73,13 @@ SERVERS: Dict[str, Tuple[str, bool, Optional[dict]]] = {
     "kt-mt8": ("kea_twisted multi-threading, thread-pool-size 8", True, {"thread-pool-size": 8}),
     "kt-mt16": ("kea_twisted multi-threading, thread-pool-size 16", True, {"thread-pool-size": 16}),
     "kt-mt32": ("kea_twisted multi-threading, thread-pool-size 32", True, {"thread-pool-size": 32}),
+    # The same servers under the interpreter of --pypy (psycopg's pure
+    # Python libpq binding: the C one is CPython's only).
+    "ktp-st": ("kea_twisted on PyPy, single-threaded", True, None),
+    "ktp-mt4": ("kea_twisted on PyPy, multi-threading, thread-pool-size 4", True, {"thread-pool-size": 4}),
+    "ktp-mt8": ("kea_twisted on PyPy, multi-threading, thread-pool-size 8", True, {"thread-pool-size": 8}),
+    "ktp-mt16": ("kea_twisted on PyPy, multi-threading, thread-pool-size 16", True, {"thread-pool-size": 16}),
+    "ktp-mt32": ("kea_twisted on PyPy, multi-threading, thread-pool-size 32", True, {"thread-pool-size": 32}),
 }
 
 
@@ -127,12 +134,15 @@ def wal_syncs(cluster: PgCluster) -> Tuple[int, int]:
 # ---------------------------------------------------------------------------
 # one server
 
-def start_server(name: str, workdir: str, database: dict, severity: str) -> subprocess.Popen:
+def start_server(name: str, workdir: str, database: dict, args) -> subprocess.Popen:
     title, ours, mt = SERVERS[name]
+    severity = args.severity
     path = os.path.join(workdir, "server.json")
     with open(path, "w") as f:
         json.dump(config(workdir, database, mt, severity), f, indent=1)
-    if ours:
+    if name.startswith("ktp-"):
+        argv = twistd_argv(args.pypy) + ["-n", "--pidfile=", "kea4", "-c", path]
+    elif ours:
         argv = [TWISTD, "-n", "--pidfile=", "kea4", "-c", path]
     else:
         argv = [KEA, "-c", path]
@@ -190,8 +200,15 @@ def ramp(name: str, args, rates: List[int]) -> List[PgStep]:
     try:
         cluster.start()
         database = cluster.create_kea_database("kea", "kea")
-        proc = start_server(name, workdir, database, args.severity)
+        proc = start_server(name, workdir, database, args)
         try:
+            if args.warmup > 0:
+                warm_args = argparse.Namespace(**dict(vars(args), seconds=args.warmup))
+                step = run_step(proc, cluster, rates[0], warm_args, workdir)
+                os.replace(os.path.join(workdir, f"perfdhcp-{rates[0]}.out"),
+                           os.path.join(workdir, "perfdhcp-warmup.out"))
+                print(f"  {name:8} warm-up {args.warmup} s (not reported) {fmt_pg_step(step)}", flush=True)
+                time.sleep(1)
             saturated = 0
             for rate in rates:
                 if proc.poll() is not None:
@@ -224,6 +241,11 @@ def main() -> int:
     parser.add_argument("--only", default="kea-st,kea-mt,kea-mt8,kea-mt16,kt-st,kt-mt,kt-mt8,kt-mt16",
                         help="servers, comma separated, of " + ",".join(SERVERS))
     parser.add_argument("--severity", default="INFO", help="loggers' severity (Kea's default: INFO)")
+    parser.add_argument("--pypy", default=None, metavar="PYTHON",
+                        help="interpreter of the ktp-* servers (a PyPy venv's python with psycopg installed)")
+    parser.add_argument("--warmup", type=int, default=0, metavar="SECONDS",
+                        help="a perfdhcp run of SECONDS at the first rate before each ramp, not reported "
+                             "(PyPy's JIT warm-up); default 0: none")
     parser.add_argument("--keep", action="store_true", help="keep the work directories (logs, perfdhcp output)")
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -241,6 +263,9 @@ def main() -> int:
     unknown = [n for n in names if n not in SERVERS]
     if unknown:
         print(f"pgsql_compare: unknown servers {unknown}", file=sys.stderr)
+        return 2
+    if any(n.startswith("ktp-") for n in names) and not args.pypy:
+        print("pgsql_compare: the ktp-* servers need --pypy", file=sys.stderr)
         return 2
     load_before = os.getloadavg()[0]
     # The server's and the relay's addresses on lo (Kea binds only an

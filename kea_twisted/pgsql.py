@@ -5,20 +5,25 @@ written as Kea's ``PgSqlLeaseMgr`` does, so that Kea servers and
 kea_twisted servers can share one lease database.
 
 Threading.  :class:`PgLeaseStore` is an :class:`ISyncLeaseStore` whose
-every method is one blocking round trip (psycopg 3, autocommit, one
-statement each, as Kea runs them).  It holds one connection and is meant to
-be used from **one thread at a time** — a worker thread, never the reactor
-thread.  :class:`PgStorePool` is the multi-threaded arrangement (Kea's
-``PgSqlLeaseContextPool``): one :class:`PgLeaseStore` (one connection) per
-worker thread, chosen by the calling thread, so that the transactions of
-several threads are in flight at once and PostgreSQL's group commit can
-share one WAL flush among them.  :class:`ThreadedLeaseStore` is the
-:class:`ILeaseStore` over either: calls run in a worker pool (the
-server's :class:`kea_twisted.threaded.WorkerPool`, or a Twisted
-``ThreadPool``) and answer with Deferreds fired on the reactor thread.
-The lease statements are prepared once per connection and run with
-libpq's ``PQexecPrepared`` as Kea runs them, parameters and results in
-binary (psycopg's cursor layer only for start-up and statistics).
+every method is one round trip (autocommit, one statement each, as Kea
+runs them) over its own connection (:mod:`kea_twisted.pgwire`: PostgreSQL's
+protocol spoken here, no driver).  It is meant to be used by **one worker
+at a time**, never by the reactor itself.  :class:`PgStorePool` is the
+multi-worker arrangement (Kea's ``PgSqlLeaseContextPool``): one
+:class:`PgLeaseStore` (one connection) per worker, so that the
+transactions of several workers are in flight at once and PostgreSQL's
+group commit can share one WAL flush among them.  A worker is a thread
+(:class:`kea_twisted.threaded.WorkerPool`: the statement blocks it, the
+GIL released) or a greenlet on the reactor thread
+(:class:`kea_twisted.cooperative.GreenletPool`: a statement's wait is
+handed to the reactor, which meanwhile serves the other workers);
+:class:`kea_twisted.server.Dhcp4Server` picks greenlets on PyPy and
+threads on CPython.  :class:`ThreadedLeaseStore` is the
+:class:`ILeaseStore` over either: calls run in the worker pool and answer
+with Deferreds fired on the reactor thread.  The lease statements are
+prepared once per connection and run as Kea runs them (libpq's
+``PQexecPrepared``: Bind, Execute, Sync), parameters and results in
+binary; start-up and statistics use plain queries.
 
 Kea facts kept here ([src] Kea 2.2 ``src/lib/dhcpsrv/pgsql_lease_mgr.cc``,
 ``src/lib/pgsql/pgsql_connection.cc``, ``pgsql_exchange.cc``,
@@ -88,11 +93,13 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
+from kea_twisted import cooperative
 from kea_twisted.kea_json import KeaJSONError, from_json, to_kea_bytes
 from kea_twisted.leases import (
     ILeaseStore, ISyncLeaseStore, Lease4, NoSuchLease, STATE_EXPIRED_RECLAIMED, _SYNC_METHODS,
 )
 from kea_twisted.logs import DBG_TRACE_DETAIL, kea_logger
+from kea_twisted.pgwire import PgConnectionError, PgServerError, PgWireConnection, WireResult
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -247,7 +254,7 @@ class PgConnectionParameters:
         return any(v is not None for v in (self.trust_anchor, self.cert_file, self.key_file, self.cipher_list))
 
     def connect_kwargs(self) -> Dict[str, Any]:
-        """Keyword arguments for ``psycopg.connect`` (libpq's names)."""
+        """Keyword arguments for :meth:`PgWireConnection.connect` (libpq's names)."""
         kwargs: Dict[str, Any] = {"host": self.host, "dbname": self.name,
                                   "connect_timeout": self.connect_timeout}
         if self.port is not None:
@@ -283,10 +290,9 @@ class PgConnectionParameters:
 # ---------------------------------------------------------------------------
 # SQL (our own statements over Kea's columns)
 #
-# The lease statements run as libpq prepared statements with binary
-# parameters and binary results (``PQexecPrepared``, Kea's way): psycopg's
-# cursor machinery (query conversion, adapters, its prepare cache) cost
-# two to three times the round trip itself in Python time, per statement.
+# The lease statements run as prepared statements with binary parameters
+# and binary results (libpq's ``PQexecPrepared``, Kea's way): no query
+# text to convert and no result text to parse, per statement.
 
 # Parameter and result types (PostgreSQL type OIDs).
 _INT8, _BYTEA, _BOOL, _TEXT, _FLOAT8 = 20, 17, 16, 25, 701
@@ -340,28 +346,18 @@ _SQL: Dict[str, Tuple[str, Tuple[int, ...]]] = {
     "delete": ("DELETE FROM lease4 WHERE address = $1 AND " + _EXPIRE_IS % 2, (_INT8, _FLOAT8)),
     "delete_reclaimed": ("DELETE FROM lease4 WHERE state = $1 AND expire < to_timestamp($2)", (_INT8, _FLOAT8)),
 }
-#: Statements run through psycopg (start-up, statistics, a count).
+#: Plain statements (simple queries, text results: start-up, statistics, a count).
 _PLAIN_SQL = {
     "stats": "SELECT subnet_id, state, leases FROM lease4_stat ORDER BY subnet_id, state",
     "version": "SELECT version, minor FROM schema_version",
     "count": "SELECT count(*) FROM lease4",
 }
 
-#: Prepared statement names (psycopg's own are ``_pg3_<n>``).
+#: Prepared statement names.
 _STATEMENT_KEYS = {name: b"kea_twisted_" + name.encode() for name in _SQL}
-#: libpq's ``ExecStatusType`` values (``PGRES_COMMAND_OK``, ``PGRES_TUPLES_OK``).
-_COMMAND_OK, _TUPLES_OK = 1, 2
+#: The SQLSTATE of a refused duplicate (the primary key on ``address``).
+_UNIQUE_VIOLATION = "23505"
 
-
-def _error_from_result(result: Any, encoding: str) -> Exception:
-    """psycopg's exception for a failed ``PGresult`` (its class from the
-    SQLSTATE; none for a lost connection)."""
-    import psycopg
-    return psycopg.errors.error_from_result(result, encoding=encoding)
-
-
-#: Result/parameter format lists: all binary.
-_BINARY = [[1] * n for n in range(13)]
 _pack_int8 = struct.Struct("!q").pack
 _pack_float8 = struct.Struct("!d").pack
 _unpack_int8 = struct.Struct("!q").unpack
@@ -491,10 +487,7 @@ class PgLeaseStore:
         elif not isinstance(parameters, PgConnectionParameters):
             parameters = PgConnectionParameters.from_config(parameters)
         self.parameters: PgConnectionParameters = parameters
-        self._conn: Any = None
-        # One cursor for the few statements psycopg runs: a new one per
-        # statement costs about as much Python time as the round trip.
-        self._cursor: Any = None
+        self._conn: Optional[PgWireConnection] = None
         # The connection's client encoding (text parameters and results) and
         # the lease statements prepared on it so far.
         self._encoding = "utf-8"
@@ -514,10 +507,6 @@ class PgLeaseStore:
     # -- connection -------------------------------------------------------------
 
     def _open(self) -> None:
-        try:
-            import psycopg
-        except ImportError:
-            raise DbOpenError("PostgreSQL support needs psycopg 3: pip install kea_twisted[postgresql]") from None
         p = self.parameters
         log.info("{msgid} opening PostgreSQL lease database: {access}",
                  msgid="DHCPSRV_PGSQL_DB", access=p.redacted())
@@ -525,8 +514,10 @@ class PgLeaseStore:
             log.info("{msgid} Attempt to configure TLS: {access}",
                      msgid="DHCPSRV_PGSQL_TLS_SUPPORT", access=p.redacted())
         try:
-            conn = psycopg.connect(autocommit=True, prepare_threshold=0, **p.connect_kwargs())
-        except psycopg.Error as e:
+            # On a thread when a greenlet worker reopens it: connecting may
+            # wait up to connect-timeout, which the reactor must not.
+            conn = cooperative.call_blocking(PgWireConnection.connect, **p.connect_kwargs())
+        except (PgConnectionError, PgServerError) as e:
             raise DbOpenError(str(e).strip()) from None
         try:
             found = self._version(conn)
@@ -535,26 +526,26 @@ class PgLeaseStore:
         except BaseException:
             conn.close()
             raise
+        # A greenlet worker hands its waits to the reactor; a thread blocks.
+        conn.wait = cooperative.worker_or(conn.wait)
         self._conn = conn
-        self._cursor = conn.cursor()
-        self._encoding = conn.info.encoding
+        self._encoding = conn.encoding
         self._prepared = set()
 
     @staticmethod
-    def _version(conn: Any) -> Tuple[int, int]:
-        import psycopg
+    def _version(conn: PgWireConnection) -> Tuple[int, int]:
         try:
-            row = conn.execute(_PLAIN_SQL["version"]).fetchone()
-        except psycopg.Error as e:
+            result = conn.query(_PLAIN_SQL["version"])
+        except (PgConnectionError, PgServerError) as e:
             raise DbOpenError("unable to execute PostgreSQL statement <%s>, reason: %s"
                               % (_PLAIN_SQL["version"], str(e).strip())) from None
-        if row is None:
+        if not result.ntuples:
             raise DbOpenError("schema_version is empty")
-        return int(row[0]), int(row[1])
+        return int(result.get_value(0, 0)), int(result.get_value(0, 1))
 
     def schema_version(self) -> Tuple[int, int]:
         """``(version, minor)`` from ``schema_version`` (Kea's getVersion)."""
-        return self._run(lambda c: self._version(c))
+        return self._run(self._version)
 
     @property
     def usable(self) -> bool:
@@ -570,23 +561,19 @@ class PgLeaseStore:
         self._open()
 
     def close(self) -> None:
-        conn, self._conn, self._cursor = self._conn, None, None
+        conn, self._conn = self._conn, None
         if conn is not None:
-            try:
-                conn.close()
-            except Exception:
-                pass
+            conn.close()
 
-    def _run(self, action: Callable[[Any], Any], statement: str = "run-statement") -> Any:
-        """``action(cursor)`` on the connection's cursor, with Kea's
-        handling of a failed statement."""
-        import psycopg
-        conn, cursor = self._conn, self._cursor
+    def _run(self, action: Callable[[PgWireConnection], Any], statement: str = "run-statement") -> Any:
+        """``action(connection)``, with Kea's handling of a failed
+        statement."""
+        conn = self._conn
         if conn is None or conn.closed:
             raise DbConnectionUnusable("fatal database error or connectivity lost")
         try:
-            return action(cursor)
-        except psycopg.Error as e:
+            return action(conn)
+        except (PgServerError, PgConnectionError) as e:
             if _is_fatal(e):
                 # Kea's checkStatementError: DB_LOG_ERROR(PGSQL_FATAL_ERROR),
                 # translated by the database logger to this ID.
@@ -606,26 +593,19 @@ class PgLeaseStore:
             raise DbOperationError(f"Statement exec failed, sqlstate:[ {e.sqlstate} ], reason: {str(e).strip()}") \
                 from e
 
-    def _exec(self, name: str, params: Sequence[Any]) -> Any:
+    def _exec(self, name: str, params: Sequence[Any]) -> WireResult:
         """Lease statement ``name`` (prepared on this connection at its
-        first use) with ``params``, binary both ways: its ``PGresult``.
-        Raises psycopg's error for a failed statement (its SQLSTATE in
-        ``sqlstate``), as psycopg's own execute does."""
+        first use) with ``params``, binary both ways.  Raises
+        :class:`PgServerError` (its SQLSTATE in ``sqlstate``) for a failed
+        statement, :class:`PgConnectionError` for a lost connection."""
         sql, types = _SQL[name]
-        pgconn = self._conn.pgconn
-        encoding = self._encoding
+        conn = self._conn
         key = _STATEMENT_KEYS[name]
         if name not in self._prepared:
-            result = pgconn.prepare(key, sql.encode(), types)
-            if result.status != _COMMAND_OK:
-                raise _error_from_result(result, encoding)
+            conn.prepare(key, sql, types)
             self._prepared.add(name)
-        result = pgconn.exec_prepared(key, [_encode_param(v, t, encoding) for v, t in zip(params, types)],
-                                      _BINARY[len(types)], 1)
-        status = result.status
-        if status != _TUPLES_OK and status != _COMMAND_OK:
-            raise _error_from_result(result, encoding)
-        return result
+        encoding = self._encoding
+        return conn.exec_prepared(key, [_encode_param(v, t, encoding) for v, t in zip(params, types)])
 
     def _changed(self, name: str, params: Sequence[Any]) -> int:
         """Rows changed by lease statement ``name``."""
@@ -686,7 +666,6 @@ class PgLeaseStore:
 
     def add_lease(self, lease: Lease4) -> bool:
         self._prefetched = None  # a change: lookups go to the database again
-        import psycopg
         values = _lease_values(lease)
         address = int(lease.address)
         log.debug("{msgid} adding IPv4 lease with address {address}", msgid="DHCPSRV_PGSQL_ADD_ADDR4",
@@ -695,7 +674,9 @@ class PgLeaseStore:
         def insert(conn: Any) -> bool:
             try:
                 self._exec("insert", (address,) + values)
-            except psycopg.errors.UniqueViolation:
+            except PgServerError as e:
+                if e.sqlstate != _UNIQUE_VIOLATION:
+                    raise
                 return False
             return True
 
@@ -802,18 +783,39 @@ class PgLeaseStore:
         return self._query("get_expired", (STATE_EXPIRED_RECLAIMED, now, limit))
 
     def lease_counts(self) -> List[Tuple[int, int, int]]:
-        rows = self._run(lambda c: c.execute(_PLAIN_SQL["stats"]).fetchall())
+        rows = self._run(lambda c: c.query(_PLAIN_SQL["stats"]).rows)
         # Kea clamps a negative count to 0; absent and zero are the same here.
-        return [(int(s), int(st), int(n)) for s, st, n in rows if n is not None and n > 0]
+        return [(int(s), int(st), int(n)) for s, st, n in rows if n is not None and int(n) > 0]
 
     # -- conveniences ---------------------------------------------------------------
 
     def __len__(self) -> int:
-        return self._run(lambda c: c.execute(_PLAIN_SQL["count"]).fetchone()[0])
+        return int(self._run(lambda c: c.query(_PLAIN_SQL["count"]).get_value(0, 0)))
 
 
 # ---------------------------------------------------------------------------
 # One connection per worker thread
+
+
+_WorkerLock = cooperative.WorkerLock
+
+
+class _GreenletLocal:
+    """``threading.local`` for greenlet workers: an ``entry`` per greenlet."""
+
+    def __init__(self) -> None:
+        self._entries: Dict[Any, Any] = {}
+
+    @property
+    def entry(self) -> Any:
+        return self._entries.get(cooperative.getcurrent())
+
+    @entry.setter
+    def entry(self, value: Any) -> None:
+        if value is None:
+            self._entries.pop(cooperative.getcurrent(), None)
+        else:
+            self._entries[cooperative.getcurrent()] = value
 
 
 def _pooled_method(name: str) -> Callable[..., Any]:
@@ -846,18 +848,26 @@ class PgStorePool:
     whichever thread runs the recovery, Kea's critical section) waits for
     a statement in progress instead of swapping the connection under it.
 
+    With ``cooperative`` the users are the greenlet workers of a
+    :class:`kea_twisted.cooperative.GreenletPool` (all on the reactor
+    thread): each worker is bound to a store as a thread is, and the locks
+    are :class:`~kea_twisted.cooperative.WorkerLock`, which a waiting worker
+    waits for without blocking the reactor.
+
     :param parameters: as :class:`PgLeaseStore`'s.
-    :param size: connections opened now (the worker thread count).
+    :param size: connections opened now (the worker count).
+    :param cooperative: bind stores to greenlets rather than threads.
     """
 
-    def __init__(self, parameters: Any, size: int = 1):
+    def __init__(self, parameters: Any, size: int = 1, cooperative: bool = False):
         if isinstance(parameters, Mapping):
             parameters = PgConnectionParameters.from_map(parameters)
         elif not isinstance(parameters, PgConnectionParameters):
             parameters = PgConnectionParameters.from_config(parameters)
         self.parameters: PgConnectionParameters = parameters
         self._guard = threading.Lock()
-        self._local = threading.local()
+        self.cooperative = cooperative
+        self._local: Any = _GreenletLocal() if cooperative else threading.local()
         self._stores: List[Tuple[PgLeaseStore, Any]] = []
         self._free: List[Tuple[PgLeaseStore, Any]] = []
         self._on_connection_lost: Optional[Callable[[], None]] = None
@@ -871,7 +881,7 @@ class PgStorePool:
     def _new_store(self) -> Tuple[PgLeaseStore, Any]:
         store = PgLeaseStore(self.parameters)
         store.on_connection_lost = self._on_connection_lost
-        entry = (store, threading.RLock())
+        entry = (store, _WorkerLock() if self.cooperative else threading.RLock())
         with self._guard:
             self._stores.append(entry)
         return entry

@@ -23,6 +23,8 @@ Tests: tests/test_server.py, tests/test_conformance.py, tests/test_pgsql_server.
 
 from __future__ import annotations
 
+import platform
+
 from ipaddress import IPv4Address
 from typing import Callable, Dict, Iterable, Mapping, Optional, Sequence
 
@@ -55,6 +57,14 @@ class Dhcp4Server:
         (default: stop the reactor).
     :param packet_queue_size: datagrams waiting for the database worker
         before the oldest is dropped.
+    :param cooperative: SQL workers as greenlets on the reactor thread
+        (:mod:`kea_twisted.cooperative`) rather than threads
+        (:mod:`kea_twisted.threaded`).  By default (None) greenlets on PyPy,
+        when ``greenlet`` is there, and threads on CPython: measured on the
+        2-core bench machine, PyPy's one thread does a DORA's Python and
+        socket work in 0.23 ms of CPU, with no GIL hand-over; CPython's
+        Python is slow enough that the kernel's share of each statement is
+        better spent on another core, in parallel (bench/RESULTS.md).
     """
 
     def __init__(self, config, *, clock: Callable[[], float], server_port: Optional[int] = None,
@@ -62,8 +72,11 @@ class Dhcp4Server:
                  interfaces: Optional[Mapping[str, Sequence[IPv4Address]]] = None,
                  fresh_statistics: bool = True, reactor=None,
                  shutdown: Optional[Callable[[int], None]] = None,
-                 packet_queue_size: Optional[int] = None):
+                 packet_queue_size: Optional[int] = None, cooperative: Optional[bool] = None):
         self.config = config
+        if cooperative is None:
+            cooperative = platform.python_implementation() == "PyPy"
+        self.cooperative = cooperative
         self.clock = clock
         self.server_port = server_port
         self.client_port = client_port
@@ -106,12 +119,14 @@ class Dhcp4Server:
     def _open_store(self):
         database = self.config.lease_database
         if database.type == "postgresql":
+            from kea_twisted import cooperative
             from kea_twisted.pgsql import PgStorePool
             from kea_twisted.threaded import worker_count
 
-            # One connection per worker thread, all opened now (Kea opens
-            # its lease database when the configuration is committed).
-            return PgStorePool(database, size=worker_count(self.config.multi_threading))
+            # One connection per worker, all opened now (Kea opens its lease
+            # database when the configuration is committed).
+            return PgStorePool(database, size=worker_count(self.config.multi_threading),
+                               cooperative=self.cooperative and cooperative.available())
         if database.type != "memfile":
             raise RuntimeError(f"lease database type '{database.type}' is not supported by kea_twisted yet")
         if not database.persist:
@@ -187,11 +202,22 @@ class Dhcp4Server:
             self.reactor = reactor
         mt = self.config.multi_threading
         threads = worker_count(mt)
-        pool = self.worker = new_worker_pool(threads)
-        # If the reactor stops without our stop(), the thread must not keep
+        # The workers' results come back through ``results``: the reactor
+        # itself for threads, at once for greenlet workers (already on the
+        # reactor thread).
+        results = reactor
+        if store.cooperative:
+            from kea_twisted.cooperative import GreenletPool, InlineCalls
+
+            pool = self.worker = GreenletPool(reactor, threads)
+            pool.start()
+            results = InlineCalls(reactor)
+        else:
+            pool = self.worker = new_worker_pool(threads)
+        # If the reactor stops without our stop(), a thread must not keep
         # the process alive.
         self._shutdown_trigger = reactor.addSystemEventTrigger("during", "shutdown", self._stop_worker)
-        self.store = ThreadedLeaseStore(store, reactor, pool)
+        self.store = ThreadedLeaseStore(store, results, pool)
         if self.packet_queue_size:
             queue_size = self.packet_queue_size
         elif mt.enable_multi_threading:
@@ -199,9 +225,9 @@ class Dhcp4Server:
             queue_size = mt.packet_queue_size or sys.maxsize
         else:
             queue_size = DEFAULT_PACKET_QUEUE_SIZE
-        if threads > 1:
+        if threads > 1 and not store.cooperative:
             serialise_picks(self.runtime.allocator)
-        self.packet_handler = ThreadedPacketHandler(self.engine, reactor, pool, stats=self.stats_funnel,
+        self.packet_handler = ThreadedPacketHandler(self.engine, results, pool, stats=self.stats_funnel,
                                                     queue_size=queue_size, serialise_clients=threads > 1)
         control = self.reconnect_control = DbReconnectControl.from_parameters(
             reactor, self.network_state if self.network_state is not None else _NoNetworkState(),

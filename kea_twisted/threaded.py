@@ -6,8 +6,10 @@ trip to the database.  The DHCP engine (:class:`kea_twisted.dhcp4.Dhcp4Engine`)
 is synchronous, so it runs, whole, on **worker threads** that own the
 database connections (:class:`kea_twisted.pgsql.PgStorePool`: one
 connection per thread).  The reactor thread only moves datagrams and fires
-Deferreds.  The memfile server does not use any of this: it stays fully
-synchronous on the reactor.
+Deferreds.  (On PyPy the workers are greenlets on the reactor thread
+instead, :mod:`kea_twisted.cooperative`, behind the same interfaces: what
+follows holds for both, a greenlet standing for a thread.)  The memfile
+server does not use any of this: it stays fully synchronous on the reactor.
 
 How many workers is Kea's ``multi-threading`` section
 (:func:`worker_count`): without it one worker, so packets are processed one
@@ -95,6 +97,7 @@ __all__ = [
     "ClientLocks",
     "client_keys",
     "new_worker_pool",
+    "run_pool_call",
     "serialise_picks",
     "worker_count",
 ]
@@ -175,19 +178,7 @@ class WorkerPool:
             call = get()
             if call is None:
                 return
-            on_result, fn, args, kwargs = call
-            try:
-                result = fn(*args, **kwargs)
-                ok = True
-            except BaseException:
-                result, ok = Failure(), False
-                if on_result is None:
-                    dhcpsrv_log.failure("unhandled error in a worker thread", result)
-            if on_result is not None:
-                try:
-                    on_result(ok, result)
-                except BaseException:
-                    dhcpsrv_log.failure("unhandled error in a worker thread's result callback")
+            run_pool_call(*call)
 
     def stop(self) -> None:
         """Let the queued calls finish, then end and join the threads."""
@@ -200,6 +191,27 @@ class WorkerPool:
         for thread in threads:
             if thread is not current:
                 thread.join()
+
+
+def run_pool_call(on_result: Optional[Callable[[bool, Any], None]], fn: Callable[..., Any],
+                  args: Tuple[Any, ...], kwargs: Dict[str, Any], *,
+                  catching: type = BaseException, worker: str = "a worker thread") -> None:
+    """One pool call as Twisted's pool makes it: ``fn(*args, **kwargs)``,
+    then ``on_result(True, value)`` or ``on_result(False, Failure)``; an
+    error nobody receives is logged.  ``catching``: what counts as the
+    call's failure (a greenlet worker lets ``GreenletExit`` through)."""
+    try:
+        result = fn(*args, **kwargs)
+        ok = True
+    except catching:
+        result, ok = Failure(), False
+        if on_result is None:
+            dhcpsrv_log.failure("unhandled error in " + worker, result)
+    if on_result is not None:
+        try:
+            on_result(ok, result)
+        except catching:
+            dhcpsrv_log.failure(f"unhandled error in {worker}'s result callback")
 
 
 def new_worker_pool(size: int = 1, name: str = "kea-lease-database") -> WorkerPool:

@@ -92,11 +92,19 @@ def unavailable() -> Optional[str]:
             return "setpriv (util-linux) is needed to run PostgreSQL as a non-root user"
         if _service_user() is None:
             return "running as root and no 'postgres' or 'nobody' user to run PostgreSQL as"
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        return "psycopg 3 is not installed (pip install .[postgresql])"
     return None
+
+
+def admin_connection(dsn: str):
+    """psycopg's connection for a test's own SQL behind the store's back
+    (its parameters and typed rows); the test skips without psycopg (PyPy:
+    its pure-Python binding fails on PyPy 7.3.11's ctypes)."""
+    from twisted.trial.unittest import SkipTest
+    try:
+        import psycopg
+    except ImportError:
+        raise SkipTest("psycopg 3 is not installed (the test extra brings it on CPython)") from None
+    return psycopg.connect(dsn, autocommit=True)
 
 
 def _service_user() -> Optional[pwd.struct_passwd]:
@@ -295,15 +303,16 @@ class PgCluster:
         return self._wait_ready()
 
     def _wait_ready(self) -> bool:
-        import psycopg
+        from kea_twisted.pgwire import PgConnectionError, PgWireConnection
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 return False
             try:
-                with psycopg.connect(self.superuser_dsn("postgres"), connect_timeout=2):
-                    return True
-            except psycopg.OperationalError:
+                PgWireConnection.connect(host=self.directory, port=self.port, user=self.superuser,
+                                         dbname="postgres", connect_timeout=2).close()
+                return True
+            except PgConnectionError:
                 time.sleep(0.05)
         return False
 

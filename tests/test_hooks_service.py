@@ -12,7 +12,7 @@ import os
 from ipaddress import IPv4Address
 
 from twisted.internet.testing import MemoryReactorClock
-from twisted.trial.unittest import SkipTest, SynchronousTestCase
+from twisted.trial.unittest import SynchronousTestCase
 
 from kea_twisted.config.element import from_python
 from kea_twisted.config.staging import stage_config_element
@@ -196,10 +196,6 @@ class ConfigCommandsServiceTests(SynchronousTestCase):
         """A configuration whose lease database cannot be opened (PostgreSQL
         on a closed loopback port) is not put in force: apply answers False
         and the old configuration keeps answering DHCP."""
-        import importlib.util
-
-        if importlib.util.find_spec("psycopg") is None:
-            raise SkipTest("psycopg (the postgresql extra) is not installed")
         old = self.service.config
         config = stage_config_element(from_python({"Dhcp4": {
             "interfaces-config": {"interfaces": ["lo"], "dhcp-socket-type": "udp"},

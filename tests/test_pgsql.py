@@ -66,8 +66,7 @@ def database(tag: str = "main") -> Dict[str, Any]:
 def admin(access: Dict[str, Any]):
     """A superuser connection to a test database (for setting up and
     looking at rows behind the store's back)."""
-    import psycopg
-    return psycopg.connect(cluster().superuser_dsn(access["name"]), autocommit=True)
+    return pgsql_cluster.admin_connection(cluster().superuser_dsn(access["name"]))
 
 
 def empty(access: Dict[str, Any]) -> None:

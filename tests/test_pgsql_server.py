@@ -103,8 +103,7 @@ def database(tag: str) -> Dict[str, Any]:
 
 
 def admin(c: pgsql_cluster.PgCluster, access: Dict[str, Any]):
-    import psycopg
-    return psycopg.connect(c.superuser_dsn(access["name"]), autocommit=True)
+    return pgsql_cluster.admin_connection(c.superuser_dsn(access["name"]))
 
 
 def db_leases(c: pgsql_cluster.PgCluster, access: Dict[str, Any]) -> Dict[A, Tuple[bytes, int]]:
@@ -734,10 +733,6 @@ class RunnableTests(SynchronousTestCase):
         """check_runnable lets a postgresql lease database start, refuses
         mysql, and refuses libdhcp_ha.so with postgresql (its callouts
         drive the reactor)."""
-        try:
-            import psycopg  # noqa: F401
-        except ImportError:
-            raise SkipTest("psycopg 3 is not installed")
         pg = {"type": "postgresql", "name": "kea"}
         self.assertEqual(check_runnable(config(pg)), [])
         e = self.assertRaises(ConfigError, check_runnable, config({"type": "mysql", "name": "kea"}))
@@ -757,16 +752,26 @@ class RunnableTests(SynchronousTestCase):
 class PgServerTests(TestCase):
     timeout = 120
 
-    @defer.inlineCallbacks
     def test_sequence_as_on_memfile(self):
         """DORA, renew, a second client's DORA and DECLINE, RELEASE, a
         third client's DISCOVER and a fourth's INIT-REBOOT for a declined
         address: the same replies, the same leases and the same statistics
         from the PostgreSQL server as from memfile; the engine and every
-        store call ran off the reactor thread."""
+        store call ran in a greenlet worker on the reactor thread."""
+        return self._sequence(cooperative=True)
+
+    def test_sequence_as_on_memfile_threads(self):
+        """The same on worker threads (without greenlets): every store
+        call ran off the reactor thread."""
+        return self._sequence(cooperative=False)
+
+    @defer.inlineCallbacks
+    def _sequence(self, cooperative):
+        from kea_twisted.cooperative import current_worker
+
         access = database("sequence")
         now = [float(EPOCH)]
-        pg = start_server(self, config(access), now)
+        pg = start_server(self, config(access), now, cooperative=cooperative)
         mem = start_server(self, config({"type": "memfile", "persist": False}), now)
         threads = set()
         store = pg.sync_store
@@ -774,7 +779,7 @@ class PgServerTests(TestCase):
             original = getattr(store, name)
 
             def spy(*args, _original=original, **kwargs):
-                threads.add(threading.get_ident())
+                threads.add((threading.get_ident(), current_worker() is not None))
                 return _original(*args, **kwargs)
             setattr(store, name, spy)
 
@@ -810,8 +815,12 @@ class PgServerTests(TestCase):
             self.assertEqual([(l.address, l.state) for l in ours], [(a2, 1)])
 
         yield run()
-        self.assertTrue(threads)
-        self.assertNotIn(threading.get_ident(), threads)
+        if cooperative:
+            self.assertEqual(threads, {(threading.get_ident(), True)})
+        else:
+            self.assertTrue(threads)
+            self.assertNotIn(threading.get_ident(), {ident for ident, _ in threads})
+            self.assertEqual({worker for _, worker in threads}, {False})
         names = ["pkt4-received", "pkt4-discover-received", "pkt4-request-received", "pkt4-release-received",
                  "pkt4-decline-received", "pkt4-offer-sent", "pkt4-ack-sent", "pkt4-nak-sent", "pkt4-sent",
                  "subnet[1].assigned-addresses", "subnet[1].declined-addresses", "declined-addresses",
@@ -857,11 +866,25 @@ class PgServerTests(TestCase):
         self.assertIn("Connection refused", str(e))
         self.assertEqual({t.name for t in threading.enumerate()} - before, set())
         good = Dhcp4Server(config(database("sequence")), clock=reactor.seconds, interfaces={"lo": [SERVER]},
-                           reactor=reactor)
+                           reactor=reactor, cooperative=False)
         good.start()
         self.assertTrue(any("kea-lease-database" in t.name for t in threading.enumerate()))
         good.stop()
         self.assertFalse(any("kea-lease-database" in t.name for t in threading.enumerate()))
+        # Greenlet workers (PyPy's default): no thread at all, and none left.
+        bad_again = Dhcp4Server(config(bad), clock=reactor.seconds, interfaces={"lo": [SERVER]}, reactor=reactor,
+                                cooperative=True)
+        self.assertRaises(DbOpenError, bad_again.start)
+        self.assertIsNone(bad_again.worker)
+        good = Dhcp4Server(config(database("sequence")), clock=reactor.seconds, interfaces={"lo": [SERVER]},
+                           reactor=reactor, cooperative=True)
+        good.start()
+        workers = list(good.worker.workers)
+        self.assertEqual([w.greenlet.dead for w in workers], [False])
+        self.assertEqual({t.name for t in threading.enumerate()} - before, set())
+        good.stop()
+        self.assertEqual([w.greenlet.dead for w in workers], [True])
+        self.assertEqual(good.sync_store.size, 0)
         self.assertIsNotNone(c)
 
     @defer.inlineCallbacks
@@ -1090,6 +1113,8 @@ def outage_cluster() -> pgsql_cluster.PgCluster:
 
 class OutageTests(TestCase):
     timeout = 120
+    #: SQL workers as greenlets (PyPy's default) or threads (CPython's).
+    cooperative = False
 
     def setUp(self):
         self.cluster = outage_cluster()
@@ -1100,7 +1125,7 @@ class OutageTests(TestCase):
     def server(self, on_fail: str, tries: int, wait: int) -> Dhcp4Server:
         database = dict(self.access, **{"on-fail": on_fail, "max-reconnect-tries": tries,
                                         "reconnect-wait-time": wait, "connect-timeout": 2})
-        return start_server(self, config(database, pool="10.1.0.10-10.1.0.250"))
+        return start_server(self, config(database, pool="10.1.0.10-10.1.0.250"), cooperative=self.cooperative)
 
     @defer.inlineCallbacks
     def run_with_outage(self, server: Dhcp4Server, clients: int = 400):
@@ -1233,6 +1258,13 @@ class OutageTests(TestCase):
 
 # ---------------------------------------------------------------------------
 # Real Kea on the same database
+
+
+class CooperativeOutageTests(OutageTests):
+    """The same outages with greenlet workers: a reconnect's blocking
+    connect runs on a thread while the reactor goes on."""
+
+    cooperative = True
 
 
 class KeaClient:

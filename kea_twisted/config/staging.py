@@ -57,20 +57,13 @@ def check_runnable(config) -> list:
     """What this configuration asks for that kea_twisted cannot do yet.
 
     Kea's ``-t`` accepts SQL databases without connecting, and so does ours;
-    starting a server on one we cannot serve from (MySQL; PostgreSQL without
-    psycopg 3) must fail clearly instead.  Features that are configured but
+    starting a server on one we cannot serve from (MySQL) must fail clearly
+    instead.  Features that are configured but
     not available yet are returned as warnings for the start-up log, so that
     nothing is silently ignored.
     """
     database = config.lease_database
     if database.type == "postgresql":
-        try:
-            import psycopg  # noqa: F401
-        except ImportError:
-            raise ConfigError(
-                "lease database type 'postgresql' needs psycopg 3: pip install kea_twisted[postgresql]",
-                database.pos,
-            ) from None
         for library in getattr(config, "hooks_libraries", ()) or ():
             # HA's callouts drive the reactor (HTTP to the partner, timers);
             # with an SQL store they would run on the database thread.

@@ -1,0 +1,212 @@
+"""
+Tests for kea_twisted/pgwire.py: the messages, the reader, SCRAM and MD5
+with plain values; the connection against this process's throwaway
+PostgreSQL cluster (tests/pgsql_cluster.py; skipped with the reason when
+PostgreSQL or kea-admin is missing).
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
+
+from kea_twisted.pgwire import (
+    MessageReader, PgConnectionError, PgServerError, PgWireConnection, ScramSha256, WireResult,
+    bind_execute_message, data_row, error_fields, md5_password, parse_message, python_encoding, query_message,
+    startup_message,
+)
+from tests import pgsql_cluster
+
+
+def _messages(data: bytes):
+    reader = MessageReader()
+    reader.feed(data)
+    out = []
+    while True:
+        message = reader.next()
+        if message is None:
+            return out
+        out.append(message)
+
+
+class MessageTests(SynchronousTestCase):
+    def test_startup_message(self):
+        data = startup_message("kea", "leases")
+        self.assertEqual(struct.unpack_from("!ii", data), (len(data), 196608))
+        self.assertEqual(data[8:], b"user\x00kea\x00database\x00leases\x00\x00")
+
+    def test_parse_then_sync(self):
+        data = parse_message(b"s1", "SELECT $1", [20])
+        self.assertEqual(_messages(data), [(b"P", b"s1\x00SELECT $1\x00\x00\x01\x00\x00\x00\x14"), (b"S", b"")])
+
+    def test_bind_execute_sync(self):
+        """Binary parameters (a NULL as length -1), binary results, the
+        unnamed portal, every row, then Sync."""
+        data = bind_execute_message(b"s1", [b"\x00\x07", None])
+        bind, execute, sync = _messages(data)
+        self.assertEqual(bind, (b"B", b"\x00s1\x00" + b"\x00\x01\x00\x01" + b"\x00\x02"
+                                + b"\x00\x00\x00\x02\x00\x07" + b"\xff\xff\xff\xff" + b"\x00\x01\x00\x01"))
+        self.assertEqual(execute, (b"E", b"\x00\x00\x00\x00\x00"))
+        self.assertEqual(sync, (b"S", b""))
+
+    def test_query(self):
+        self.assertEqual(_messages(query_message("SELECT 1")), [(b"Q", b"SELECT 1\x00")])
+
+    def test_reader_takes_messages_fed_in_pieces(self):
+        stream = (b"C" + struct.pack("!i", 13) + b"SELECT 1\x00" + b"Z" + struct.pack("!i", 5) + b"I")
+        reader = MessageReader()
+        got = []
+        for i in range(len(stream)):
+            reader.feed(stream[i:i + 1])
+            message = reader.next()
+            if message is not None:
+                got.append(message)
+        self.assertEqual(got, [(b"C", b"SELECT 1\x00"), (b"Z", b"I")])
+        self.assertIsNone(reader.next())
+
+    def test_reader_refuses_a_length_below_four(self):
+        reader = MessageReader()
+        reader.feed(b"Z\x00\x00\x00\x02")
+        self.assertRaises(PgConnectionError, reader.next)
+
+    def test_data_row(self):
+        body = struct.pack("!h", 3) + struct.pack("!i", 2) + b"ab" + struct.pack("!i", -1) + struct.pack("!i", 0)
+        self.assertEqual(data_row(body), [b"ab", None, b""])
+
+    def test_server_error_text_and_sqlstate(self):
+        body = (b"SERROR\x00VERROR\x00C23505\x00Mduplicate key value violates unique constraint \"lease4_pkey\"\x00"
+                b"DKey (address)=(1) already exists.\x00\x00")
+        error = PgServerError(error_fields(body))
+        self.assertEqual(error.sqlstate, "23505")
+        self.assertEqual(str(error), 'duplicate key value violates unique constraint "lease4_pkey"\n'
+                                     "DETAIL:  Key (address)=(1) already exists.")
+
+    def test_command_tuples(self):
+        self.assertEqual([WireResult([], tag).command_tuples for tag in (b"INSERT 0 1", b"UPDATE 3", b"DELETE 0",
+                                                                           b"SELECT 2", b"BEGIN", b"")],
+                         [1, 3, 0, 2, None, None])
+
+    def test_encodings(self):
+        self.assertEqual([python_encoding(n) for n in ("UTF8", "SQL_ASCII", "LATIN1", "utf8")],
+                         ["utf-8", "ascii", "latin-1", "utf-8"])
+
+
+class AuthenticationTests(SynchronousTestCase):
+    def test_scram_rfc7677_vector(self):
+        """RFC 7677 section 3: user "user", password "pencil"."""
+        scram = ScramSha256("pencil", nonce="rOprNGfwEbeRWgbNEkqO", user="user")
+        self.assertEqual(scram.first(), b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO")
+        final = scram.final(b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+                            b"s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096")
+        self.assertEqual(final, b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+                                b"p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=")
+        scram.verify(b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")
+        self.assertRaises(PgConnectionError, scram.verify, b"v=AAAATRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")
+        self.assertRaises(PgConnectionError, scram.verify, b"e=invalid-proof")
+
+    def test_scram_refuses_a_nonce_not_extending_ours(self):
+        scram = ScramSha256("pencil", nonce="abc")
+        self.assertRaises(PgConnectionError, scram.final, b"r=xyz123,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096")
+
+    def test_md5(self):
+        """concat('md5', md5(concat(md5(concat(password, user)), salt)))."""
+        self.assertEqual(md5_password("kea", "kea-secret", b"\x01\x02\x03\x04"),
+                         b"md5b7710f9e2ce4fb1aac8b8483694fc4f9\x00")
+
+
+def _cluster() -> pgsql_cluster.PgCluster:
+    reason = pgsql_cluster.unavailable()
+    if reason:
+        raise SkipTest(reason)
+    return pgsql_cluster.shared_cluster()
+
+
+class ConnectionTests(SynchronousTestCase):
+    """Against a real PostgreSQL 15."""
+
+    def setUp(self):
+        self.cluster = _cluster()
+        self.access = self.cluster.create_kea_database()
+
+    def connect(self, **overrides):
+        a = dict(self.access, **overrides)
+        conn = PgWireConnection.connect(host=a["host"], port=a["port"], user=a["user"], password=a["password"],
+                                        dbname=a["name"], connect_timeout=5)
+        self.addCleanup(conn.close)
+        return conn
+
+    def test_scram_login_and_simple_query(self):
+        conn = self.connect()
+        self.assertEqual(conn.encoding, "utf-8")
+        result = conn.query("SELECT version, minor FROM schema_version")
+        self.assertEqual(result.rows, [[b"13", b"0"]])
+        self.assertEqual(result.tag, b"SELECT 1")
+
+    def test_wrong_password(self):
+        e = self.assertRaises(PgConnectionError, self.connect, password="nope")
+        self.assertIn('password authentication failed for user "%s"' % self.access["user"], str(e))
+
+    def test_refused(self):
+        e = self.assertRaises(PgConnectionError, self.connect, port=pgsql_cluster.PORTS[-1] + 9)
+        self.assertIn("Connection refused", str(e))
+
+    def test_unix_socket_directory(self):
+        """A host that is a path is the directory of the server's socket
+        (trust for the superuser in the test cluster)."""
+        conn = PgWireConnection.connect(host=self.cluster.directory, port=self.cluster.port,
+                                        user=self.cluster.superuser, dbname="postgres")
+        self.addCleanup(conn.close)
+        self.assertEqual(conn.query("SELECT 1 + 1").rows, [[b"2"]])
+
+    def test_prepared_binary_both_ways(self):
+        conn = self.connect()
+        conn.prepare(b"t1", "SELECT $1::bigint + 1, $2::bytea, $3::text IS NULL", [20, 17, 25])
+        result = conn.exec_prepared(b"t1", [struct.pack("!q", 41), b"\x00\xff", None])
+        self.assertEqual(result.rows, [[struct.pack("!q", 42), b"\x00\xff", b"\x01"]])
+        self.assertEqual(result.get_value(0, 1), b"\x00\xff")
+        self.assertEqual(result.ntuples, 1)
+
+    def test_server_error_keeps_the_connection(self):
+        conn = self.connect()
+        conn.query("CREATE TEMP TABLE t (a bigint PRIMARY KEY)")
+        conn.prepare(b"ins", "INSERT INTO t VALUES ($1)", [20])
+        self.assertEqual(conn.exec_prepared(b"ins", [struct.pack("!q", 1)]).command_tuples, 1)
+        e = self.assertRaises(PgServerError, conn.exec_prepared, b"ins", [struct.pack("!q", 1)])
+        self.assertEqual(e.sqlstate, "23505")
+        self.assertFalse(conn.closed)
+        self.assertEqual(conn.query("SELECT count(*) FROM t").rows, [[b"1"]])
+        e = self.assertRaises(PgServerError, conn.prepare, b"bad", "SELECT FROM nowhere_at_all", [])
+        self.assertEqual(e.sqlstate, "42P01")
+
+    def test_terminated_backend_is_a_lost_connection(self):
+        conn = self.connect()
+        pid = int(conn.query("SELECT pg_backend_pid()").rows[0][0])
+        self.cluster.psql(f"SELECT pg_terminate_backend({pid})")
+        e = self.assertRaises(PgConnectionError, conn.query, "SELECT 1")
+        self.assertIsNone(e.sqlstate)
+        self.assertTrue(conn.closed)
+        self.assertRaises(PgConnectionError, conn.query, "SELECT 1")
+
+    def test_waits_go_to_the_wait_hook(self):
+        """The socket is non-blocking: each time an answer is not in yet the
+        connection calls ``wait(fd, write)`` (a greenlet worker's hand-over
+        to the reactor) instead of blocking."""
+        conn = self.connect()
+        waits = []
+
+        def wait(fd, write):
+            waits.append((fd, write))
+            s = socket.socket(fileno=socket.dup(fd))
+            try:
+                s.settimeout(5)
+                import select
+                select.select([] if write else [s], [s] if write else [], [], 5)
+            finally:
+                s.close()
+
+        conn.wait = wait
+        self.assertEqual(conn.query("SELECT pg_sleep(0.05), 7").rows[0][1], b"7")
+        self.assertTrue(waits)
+        self.assertEqual(set(waits), {(conn.fileno(), False)})
