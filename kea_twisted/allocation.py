@@ -243,6 +243,10 @@ class AllocationEngine:
         # A database store reads a client's first lookups in one statement
         # (PgLeaseStore.prefetch_client4); memfile has nothing to gain.
         self._prefetch: Optional[Callable[..., None]] = getattr(store, "prefetch_client4", None)
+        #: Read a DISCOVER's first candidate with the client's lookups too
+        #: (:meth:`peek_address`).  Only where no other thread picks
+        #: meanwhile: the greenlet workers, all on one thread.
+        self.prefetch_candidate = False
         # subnet id -> the names _assigned counts (formatted once).
         self._assigned_names: Dict[int, Tuple[str, str, str]] = {}
         #: ``(name, delta)`` sink for Kea's allocation statistics
@@ -351,6 +355,23 @@ class AllocationEngine:
         first = pools[first_index]
         first.set_last(first.first)
         return self._touch(subnet, first.first)
+
+    def peek_address(self, subnet: SubnetRuntime, classes: Collection[str]) -> Optional[int]:
+        """The address :meth:`pick_address` would return next, every cursor
+        left as it was (None when no pool is allowed).  The caller must be
+        the only one picking meanwhile."""
+        pools = subnet.pools
+        saved = (subnet.last_allocated, subnet.last_allocated_order, self._order,
+                 [(pool.last_allocated, pool.valid) for pool in pools])
+        try:
+            # The class's own method: serialise_picks may wrap the instance's.
+            return type(self).pick_address(self, subnet, classes)
+        except LookupError:
+            return None
+        finally:
+            subnet.last_allocated, subnet.last_allocated_order, self._order, cursors = saved
+            for pool, (last, valid) in zip(pools, cursors):
+                pool.last_allocated, pool.valid = last, valid
 
     def _skip_leased(self, subnet: SubnetRuntime, classes: Collection[str], budget: int,
                      next_free: Callable[[int, int, int], Optional[int]], now: int) -> int:
@@ -705,18 +726,27 @@ class AllocationEngine:
     # -- the two entry points ------------------------------------------
 
     def discover_lease4(self, ctx: AllocationContext) -> AllocationResult:
-        return self._prefetched(self._discover_lease4, ctx)
+        return self._prefetched(self._discover_lease4, ctx, self.prefetch_candidate)
 
     def request_lease4(self, ctx: AllocationContext) -> AllocationResult:
         return self._prefetched(self._request_lease4, ctx)
 
     def _prefetched(self, allocate: Callable[[AllocationContext], AllocationResult],
-                    ctx: AllocationContext) -> AllocationResult:
+                    ctx: AllocationContext, candidate: bool = False) -> AllocationResult:
         """``allocate(ctx)``, on a database store with the client's first
-        lookups read beforehand in one statement, forgotten afterwards."""
+        lookups read beforehand in one statement, forgotten afterwards;
+        with ``candidate`` also the lease of the address the allocator
+        would pick first for a new client (a DISCOVER's second statement
+        otherwise)."""
         if self._prefetch is None:
             return allocate(ctx)
-        self._prefetch(ctx.client_id, ctx.hwaddr, ctx.requested_address)
+        first: Optional[int] = None
+        if candidate and ctx.subnet is not None:
+            subnet = ctx.subnet
+            if subnet.network is not None:
+                subnet = self._preferred_subnet(subnet.network, subnet)
+            first = self.peek_address(subnet, ctx.classes)
+        self._prefetch(ctx.client_id, ctx.hwaddr, ctx.requested_address, first)
         try:
             return allocate(ctx)
         finally:

@@ -315,12 +315,14 @@ _SQL: Dict[str, Tuple[str, Tuple[int, ...]]] = {
                              (_BYTEA, _INT8)),
     # What an allocation asks first, in one round trip (see
     # PgLeaseStore.prefetch_client4): "get_client_id", "get_hwaddr" and
-    # "get_address" as one union, each row tagged with its branch (the
-    # last column), each branch in its own statement's order.
+    # "get_address" (of the requested address, and of the allocator's next
+    # candidate) as one union, each row tagged with its branch (the last
+    # column), each branch in its own statement's order.
     "get_client": (f"SELECT {_COLUMNS}, 'c'::text FROM lease4 WHERE client_id = $1 UNION ALL "
                    f"SELECT {_COLUMNS}, 'h'::text FROM lease4 WHERE hwaddr = $2 UNION ALL "
-                   f"SELECT {_COLUMNS}, 'a'::text FROM lease4 WHERE address = $3 ORDER BY 12, 6, 1",
-                   (_BYTEA, _BYTEA, _INT8)),
+                   f"SELECT {_COLUMNS}, 'a'::text FROM lease4 WHERE address = $3 UNION ALL "
+                   f"SELECT {_COLUMNS}, 'n'::text FROM lease4 WHERE address = $4 ORDER BY 12, 6, 1",
+                   (_BYTEA, _BYTEA, _INT8, _INT8)),
     "get_subnet": (f"{_SELECT} WHERE subnet_id = $1 ORDER BY address", (_INT8,)),
     "get_hostname": (f"{_SELECT} WHERE lower(hostname) = $1 ORDER BY address", (_TEXT,)),
     "get_all": (f"{_SELECT} ORDER BY address", ()),
@@ -398,13 +400,16 @@ def _decode_row(get: Callable[[int, int], Optional[bytes]], r: int, encoding: st
 class _ClientRows:
     """The rows of one ``get_client`` statement, by branch."""
 
-    __slots__ = ("client_id", "hwaddr", "address", "by_client_id", "by_hwaddr", "at_address")
+    __slots__ = ("client_id", "hwaddr", "address", "candidate", "by_client_id", "by_hwaddr", "at_address",
+                 "at_candidate")
 
-    def __init__(self, client_id: Optional[bytes], hwaddr: Optional[bytes], address: Optional[int]) -> None:
-        self.client_id, self.hwaddr, self.address = client_id, hwaddr, address
+    def __init__(self, client_id: Optional[bytes], hwaddr: Optional[bytes], address: Optional[int],
+                 candidate: Optional[int] = None) -> None:
+        self.client_id, self.hwaddr, self.address, self.candidate = client_id, hwaddr, address, candidate
         self.by_client_id: List[Lease4] = []
         self.by_hwaddr: List[Lease4] = []
         self.at_address: Optional[Lease4] = None
+        self.at_candidate: Optional[Lease4] = None
 
 
 def _stored_expire(lease: Lease4) -> int:
@@ -631,14 +636,16 @@ class PgLeaseStore:
     # -- one client's first lookups, in one statement --------------------------
 
     def prefetch_client4(self, client_id: Optional[bytes], hwaddr: Optional[bytes],
-                         address: Optional[IPv4Address]) -> None:
+                         address: Optional[IPv4Address], candidate: Optional[int] = None) -> None:
         """Read what an allocation for one client asks first - its leases
-        by client identifier, by hardware address, and the lease of the
-        address it asks for - in one statement instead of three, and answer
-        those three lookups from it until :meth:`forget_prefetched` or a
-        change through this store.
+        by client identifier, by hardware address, the lease of the address
+        it asks for, and that of ``candidate`` (the address the allocator
+        would pick first) - in one statement instead of four, and answer
+        those lookups from it until :meth:`forget_prefetched` or a change
+        through this store.
 
-        Kea sends them as separate statements (8 per DORA against 4 here).
+        Kea sends them as separate statements: 8 per DORA, against 4 here, or
+        3 when the allocator passes its candidate.
         The rows are what the separate statements would have read a moment
         later; what another server changes in between is caught where Kea
         catches it, by the database (the primary key on insert, the
@@ -646,16 +653,18 @@ class PgLeaseStore:
         client_id = bytes(client_id) if client_id else None
         hwaddr = bytes(hwaddr) if hwaddr else None
         value = int(address) if address is not None else None
-        result = self._run(lambda c: self._exec("get_client", (client_id, hwaddr, value)), "get_client")
-        rows = _ClientRows(client_id, hwaddr, value)
+        result = self._run(lambda c: self._exec("get_client", (client_id, hwaddr, value, candidate)), "get_client")
+        rows = _ClientRows(client_id, hwaddr, value, candidate)
         for r, lease in enumerate(self._leases(result)):
             tag = result.get_value(r, 11)
             if tag == b"c":
                 rows.by_client_id.append(lease)
             elif tag == b"h":
                 rows.by_hwaddr.append(lease)
-            else:
+            elif tag == b"a":
                 rows.at_address = lease
+            else:
+                rows.at_candidate = lease
         self._prefetched = rows
 
     def forget_prefetched(self) -> None:
@@ -737,8 +746,11 @@ class PgLeaseStore:
     def get_lease4(self, address: IPv4Address) -> Optional[Lease4]:
         value = int(address)
         rows = self._prefetched
-        if rows is not None and rows.address == value:
-            return rows.at_address
+        if rows is not None:
+            if rows.address == value:
+                return rows.at_address
+            if rows.candidate == value:
+                return rows.at_candidate
         return self._one("get_address", (value,))
 
     def get_leases4_by_hwaddr(self, hwaddr: bytes) -> List[Lease4]:

@@ -225,7 +225,11 @@ class Dhcp4Server:
             queue_size = mt.packet_queue_size or sys.maxsize
         else:
             queue_size = DEFAULT_PACKET_QUEUE_SIZE
-        if threads > 1 and not store.cooperative:
+        if store.cooperative:
+            # One thread picks: a DISCOVER's first candidate can be read
+            # with the client's lookups (one statement less per DORA).
+            self.runtime.allocator.prefetch_candidate = True
+        elif threads > 1:
             serialise_picks(self.runtime.allocator)
         self.packet_handler = ThreadedPacketHandler(self.engine, results, pool, stats=self.stats_funnel,
                                                     queue_size=queue_size, serialise_clients=threads > 1)

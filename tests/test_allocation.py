@@ -91,6 +91,29 @@ class IterativeAllocatorTests(SynchronousTestCase):
         self.assertEqual(A(e.pick_address(s, ["phones"])), A("10.0.0.10"))
 
 
+    def test_peek_is_the_next_pick_and_moves_nothing(self):
+        """peek_address answers what pick_address returns next, across
+        pools, class guards and the wrap-around, and leaves every cursor
+        where it was: peeking before each pick changes no pick."""
+        layout = [pool("10.0.0.50", "10.0.0.51"), pool("10.0.0.10", "10.0.0.11", "phones"),
+                  pool("10.0.0.20", "10.0.0.21")]
+        plain, peeking = subnet(1, "10.0.0.0/24", *layout), subnet(1, "10.0.0.0/24", *[
+            pool(str(A(p.first)), str(A(p.last)), p.client_class) for p in layout])
+        e1, e2 = engine(), engine()
+        for classes in [(), ["phones"], (), (), ["phones"], (), ["phones"], (), ()]:
+            expected = e1.pick_address(plain, classes)
+            self.assertEqual(e2.peek_address(peeking, classes), expected)
+            self.assertEqual(e2.peek_address(peeking, classes), expected)
+            self.assertEqual(e2.pick_address(peeking, classes), expected)
+        self.assertEqual(peeking.last_allocated_order, plain.last_allocated_order)
+        self.assertEqual([(p.last_allocated, p.valid) for p in peeking.pools],
+                         [(p.last_allocated, p.valid) for p in plain.pools])
+
+    def test_peek_without_an_allowed_pool(self):
+        s = subnet(1, "10.0.0.0/24", pool("10.0.0.10", "10.0.0.11", "phones"))
+        self.assertIsNone(engine().peek_address(s, ()))
+
+
 class DiscoverTests(SynchronousTestCase):
     def test_discovers_advance(self):
         """Every DISCOVER advances the allocator although nothing is stored

@@ -208,15 +208,18 @@ class PgLeaseStoreTests(_PgCase, SynchronousTestCase):
         a = lease("10.0.0.1", hw=1, cid=b"\x01\x01", subnet=2)
         b = lease("10.0.0.2", hw=1, cid=b"\x01\x01", subnet=1)
         c = lease("10.0.0.3", hw=2, subnet=1)
-        for l in (a, b, c):
+        d = lease("10.0.0.4", hw=3, subnet=1)
+        for l in (a, b, c, d):
             self.store.add_lease(l)
-        self.store.prefetch_client4(b"\x01\x01", mac(1), A("10.0.0.3"))
+        self.store.prefetch_client4(b"\x01\x01", mac(1), A("10.0.0.3"), int(A("10.0.0.4")))
         # Behind the store's back: the prefetched rows are what was read.
         with admin(self.access) as conn:
-            conn.execute("DELETE FROM lease4 WHERE address = %s", (int(A("10.0.0.3")),))
+            conn.execute("DELETE FROM lease4 WHERE address IN (%s, %s)", (int(A("10.0.0.3")), int(A("10.0.0.4"))))
         self.assertEqual(self.store.get_leases4_by_client_id(b"\x01\x01"), [b, a])
         self.assertEqual(self.store.get_leases4_by_hwaddr(mac(1)), [b, a])
         self.assertEqual(self.store.get_lease4(A("10.0.0.3")), c)
+        # The candidate's row (the allocator's next pick) too.
+        self.assertEqual(self.store.get_lease4(A("10.0.0.4")), d)
         # Other keys still go to the database.
         self.assertIsNone(self.store.get_lease4(A("10.0.0.9")))
         self.assertEqual(self.store.get_leases4_by_hwaddr(mac(2)), [])
