@@ -286,8 +286,12 @@ def main() -> int:
         for address in added:
             subprocess.run(["ip", "addr", "del", address + "/32", "dev", "lo"], capture_output=True)
 
-    interp = subprocess.run([PYTHON, "-c", "import platform; print(platform.python_implementation(), "
-                             "platform.python_version())"], capture_output=True, text=True).stdout.strip()
+    version = "import platform; print(platform.python_implementation(), platform.python_version())"
+    interp = subprocess.run([PYTHON if os.path.exists(PYTHON) else sys.executable, "-c", version],
+                            capture_output=True, text=True).stdout.strip()
+    if args.pypy and any(n.startswith("ktp-") for n in names):
+        interp += " (ktp-*: " + subprocess.run([args.pypy, "-c", version], capture_output=True,
+                                               text=True).stdout.strip() + ")"
     print()
     print("## perfdhcp side by side on PostgreSQL 15 (4-way exchanges)")
     print()

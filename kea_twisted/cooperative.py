@@ -20,10 +20,11 @@ shares WAL flushes).
 Which is faster depends on the interpreter (measured on the 2-core bench
 machine, PostgreSQL on the same cores; bench/RESULTS.md): on PyPy the
 whole DORA, Python and sockets, costs ~0.23 ms of CPU on the one thread and
-the greenlets carried 1.1-1.4x the threads' rate, so PyPy uses them.  On
+the greenlets carried 1.1-1.3x the threads' rate, so PyPy uses them.  On
 CPython the Python part is slow enough that the kernel's share of each
 statement is better spent on the other core while the next worker runs
-Python (greenlets carried ~0.9x the threads), so CPython keeps threads.
+Python (greenlets carried no more than the threads), so CPython keeps
+threads.
 
 Rules the rest of the code keeps (all checked by tests/test_cooperative.py):
 
