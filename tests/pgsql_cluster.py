@@ -95,6 +95,19 @@ def unavailable() -> Optional[str]:
     return None
 
 
+def admin_unavailable() -> Optional[str]:
+    """Why a test that runs its own SQL through psycopg cannot run here
+    (a cluster cannot be made, or psycopg is missing), or None."""
+    reason = unavailable()
+    if reason:
+        return reason
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return "psycopg 3 is not installed (the test extra brings it on CPython)"
+    return None
+
+
 def admin_connection(dsn: str):
     """psycopg's connection for a test's own SQL behind the store's back
     (its parameters and typed rows); the test skips without psycopg (PyPy:

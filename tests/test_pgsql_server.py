@@ -74,7 +74,8 @@ _databases: Dict[str, Dict[str, Any]] = {}
 
 
 def cluster() -> pgsql_cluster.PgCluster:
-    reason = pgsql_cluster.unavailable()
+    # These tests also read and write rows behind the store's back.
+    reason = pgsql_cluster.admin_unavailable()
     if reason:
         raise SkipTest(reason)
     return pgsql_cluster.shared_cluster()
@@ -1118,7 +1119,7 @@ def outage_cluster() -> pgsql_cluster.PgCluster:
     only: the server's parent-death signal follows the starting thread,
     and trial stops the reactor's thread pool after each test."""
     global _outage_cluster
-    reason = pgsql_cluster.unavailable()
+    reason = pgsql_cluster.admin_unavailable()
     if reason:
         raise SkipTest(reason)
     if _outage_cluster is None or not _outage_cluster.directory:
