@@ -108,6 +108,16 @@ def admin_unavailable() -> Optional[str]:
     return None
 
 
+def skip_unless_available(admin: bool = False) -> None:
+    """Skip the calling test (SkipTest, with the reason) when a cluster
+    cannot be made here; with ``admin``, also when the test's own SQL
+    cannot run (:func:`admin_unavailable`)."""
+    reason = admin_unavailable() if admin else unavailable()
+    if reason:
+        from twisted.trial.unittest import SkipTest
+        raise SkipTest(reason)
+
+
 def admin_connection(dsn: str):
     """psycopg's connection for a test's own SQL behind the store's back
     (its parameters and typed rows); the test skips without psycopg (PyPy:
@@ -399,6 +409,13 @@ class PgCluster:
 
 
 _shared: Optional[PgCluster] = None
+
+
+def shared_cluster_or_skip(admin: bool = False) -> PgCluster:
+    """:func:`shared_cluster`, or the calling test skipped
+    (:func:`skip_unless_available`)."""
+    skip_unless_available(admin)
+    return shared_cluster()
 
 
 def shared_cluster() -> PgCluster:

@@ -49,10 +49,7 @@ _databases: Dict[str, Dict[str, Any]] = {}
 
 def cluster() -> pgsql_cluster.PgCluster:
     # These tests also read and write rows behind the store's back.
-    reason = pgsql_cluster.admin_unavailable()
-    if reason:
-        raise SkipTest(reason)
-    return pgsql_cluster.shared_cluster()
+    return pgsql_cluster.shared_cluster_or_skip(admin=True)
 
 
 def database(tag: str = "main") -> Dict[str, Any]:

@@ -75,10 +75,7 @@ _databases: Dict[str, Dict[str, Any]] = {}
 
 def cluster() -> pgsql_cluster.PgCluster:
     # These tests also read and write rows behind the store's back.
-    reason = pgsql_cluster.admin_unavailable()
-    if reason:
-        raise SkipTest(reason)
-    return pgsql_cluster.shared_cluster()
+    return pgsql_cluster.shared_cluster_or_skip(admin=True)
 
 
 def database(tag: str) -> Dict[str, Any]:
@@ -1119,9 +1116,7 @@ def outage_cluster() -> pgsql_cluster.PgCluster:
     only: the server's parent-death signal follows the starting thread,
     and trial stops the reactor's thread pool after each test."""
     global _outage_cluster
-    reason = pgsql_cluster.admin_unavailable()
-    if reason:
-        raise SkipTest(reason)
+    pgsql_cluster.skip_unless_available(admin=True)
     if _outage_cluster is None or not _outage_cluster.directory:
         import atexit
         _outage_cluster = pgsql_cluster.PgCluster().start()

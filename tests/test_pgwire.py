@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 import struct
 
-from twisted.trial.unittest import SkipTest, SynchronousTestCase
+from twisted.trial.unittest import SynchronousTestCase
 
 from kea_twisted.pgwire import (
     MessageReader, PgConnectionError, PgServerError, PgWireConnection, ScramSha256, WireResult,
@@ -116,18 +116,11 @@ class AuthenticationTests(SynchronousTestCase):
                          b"md5b7710f9e2ce4fb1aac8b8483694fc4f9\x00")
 
 
-def _cluster() -> pgsql_cluster.PgCluster:
-    reason = pgsql_cluster.unavailable()
-    if reason:
-        raise SkipTest(reason)
-    return pgsql_cluster.shared_cluster()
-
-
 class ConnectionTests(SynchronousTestCase):
     """Against a real PostgreSQL 15."""
 
     def setUp(self):
-        self.cluster = _cluster()
+        self.cluster = pgsql_cluster.shared_cluster_or_skip()
         self.access = self.cluster.create_kea_database()
 
     def connect(self, **overrides):
