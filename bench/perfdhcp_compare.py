@@ -54,7 +54,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -319,16 +319,20 @@ def run_step(proc: subprocess.Popen, rate: int, args, workdir: str) -> Step:
     return step
 
 
-def warm_up(name: str, proc: subprocess.Popen, args, rate: int, workdir: str) -> None:
+def warm_up(name: str, proc: subprocess.Popen, args, rate: int, workdir: str, *,
+            step: Optional[Callable[..., Step]] = None, fmt: Optional[Callable[[Step], str]] = None,
+            width: int = 12) -> None:
     """``--warmup``: one perfdhcp run of that many seconds at the ramp's
     first rate, before the ramp, for every server alike; its figures are
     printed and left out of the report.  PyPy's JIT compiles the hot path
     during the first few thousand packets, which would otherwise count
-    against the first step (and the ramp stops after two bad steps)."""
+    against the first step (and the ramp stops after two bad steps).
+    ``step(proc, rate, args, workdir)`` and ``fmt``: another bench's step
+    runner and its row (bench/pgsql_compare.py); by default this one's."""
     warm_args = argparse.Namespace(**dict(vars(args), seconds=args.warmup))
-    step = run_step(proc, rate, warm_args, workdir)
+    done = (step or run_step)(proc, rate, warm_args, workdir)
     os.replace(os.path.join(workdir, f"perfdhcp-{rate}.out"), os.path.join(workdir, "perfdhcp-warmup.out"))
-    print(f"  {name:12} warm-up {args.warmup} s (not reported) {fmt_step(step)}", flush=True)
+    print(f"  {name:{width}} warm-up {args.warmup} s (not reported) {(fmt or fmt_step)(done)}", flush=True)
     time.sleep(1)
 
 

@@ -47,7 +47,7 @@ sys.path.insert(0, ROOT)
 
 from bench.perfdhcp_compare import (  # noqa: E402  (after the path)
     CLK_TCK, KEA, UNANSWERED_LIMIT, Step, cpu_ticks, dhcp4_config, fmt_step, launch, parse_perfdhcp, peak_rss_kb,
-    port_bound, stop_server, summary, twistd_argv,
+    port_bound, stop_server, summary, twistd_argv, warm_up,
 )
 from tests.pgsql_cluster import PgCluster  # noqa: E402
 
@@ -203,12 +203,8 @@ def ramp(name: str, args, rates: List[int]) -> List[PgStep]:
         proc = start_server(name, workdir, database, args)
         try:
             if args.warmup > 0:
-                warm_args = argparse.Namespace(**dict(vars(args), seconds=args.warmup))
-                step = run_step(proc, cluster, rates[0], warm_args, workdir)
-                os.replace(os.path.join(workdir, f"perfdhcp-{rates[0]}.out"),
-                           os.path.join(workdir, "perfdhcp-warmup.out"))
-                print(f"  {name:8} warm-up {args.warmup} s (not reported) {fmt_pg_step(step)}", flush=True)
-                time.sleep(1)
+                warm_up(name, proc, args, rates[0], workdir, width=8, fmt=fmt_pg_step,
+                        step=lambda proc, rate, a, workdir: run_step(proc, cluster, rate, a, workdir))
             saturated = 0
             for rate in rates:
                 if proc.poll() is not None:
