@@ -809,9 +809,6 @@ class PgLeaseStore:
 # One connection per worker thread
 
 
-_WorkerLock = cooperative.WorkerLock
-
-
 class _GreenletLocal:
     """``threading.local`` for greenlet workers: an ``entry`` per greenlet."""
 
@@ -893,7 +890,7 @@ class PgStorePool:
     def _new_store(self) -> Tuple[PgLeaseStore, Any]:
         store = PgLeaseStore(self.parameters)
         store.on_connection_lost = self._on_connection_lost
-        entry = (store, _WorkerLock() if self.cooperative else threading.RLock())
+        entry = (store, cooperative.WorkerLock() if self.cooperative else threading.RLock())
         with self._guard:
             self._stores.append(entry)
         return entry

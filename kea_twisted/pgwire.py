@@ -315,14 +315,13 @@ class PgWireConnection:
     thread in ``poll``), so a greenlet worker can set its own.
     """
 
-    def __init__(self, sock: socket.socket, reader: MessageReader, parameters: Dict[str, str]):
+    def __init__(self, sock: socket.socket):
         self._sock: Optional[socket.socket] = sock
         self._fd = sock.fileno()
-        self._reader = reader
+        self._reader = MessageReader()
         #: The server's ``ParameterStatus`` values (``client_encoding`` ...).
-        self.parameters = parameters
+        self.parameters: Dict[str, str] = {}
         self.wait: Wait = _default_wait
-        sock.setblocking(False)
 
     # -- opening --------------------------------------------------------------
 
@@ -346,13 +345,15 @@ class PgWireConnection:
         except OSError as e:
             raise PgConnectionError(f'connection to server at "{host}", port {port} failed: '
                                     f"{e.strerror or e}") from None
+        conn = cls(sock)
         try:
-            reader = MessageReader()
-            parameters = _start_up(sock, reader, user, password, dbname)
+            # Still blocking, bounded by connect_timeout.
+            conn._start_up(user, password, dbname)
         except BaseException:
             sock.close()
             raise
-        return cls(sock, reader, parameters)
+        sock.setblocking(False)
+        return conn
 
     # -- statements -------------------------------------------------------------
 
@@ -433,18 +434,20 @@ class PgWireConnection:
             self._reader.feed(data)
             return
 
+    def _next_message(self) -> Tuple[bytes, bytes]:
+        while True:
+            message = self._reader.next()
+            if message is not None:
+                return message
+            self._receive()
+
     def _result(self) -> WireResult:
         """Read up to ``ReadyForQuery``: the rows and tag, or the error."""
-        reader = self._reader
         rows: List[List[Optional[bytes]]] = []
         tag = b""
         error: Optional[PgServerError] = None
         while True:
-            message = reader.next()
-            if message is None:
-                self._receive()
-                continue
-            kind, body = message
+            kind, body = self._next_message()
             if kind == b"D":
                 rows.append(data_row(body))
             elif kind == b"C":
@@ -464,6 +467,51 @@ class PgWireConnection:
             # Anything else ('1', '2', 'n', 'T', 'N', 'A', ...) carries nothing
             # the store asks for.
 
+    def _start_up(self, user: str, password: Optional[str], dbname: str) -> None:
+        """Start-up and authentication, until the server is ready for
+        queries (its parameters in :attr:`parameters`)."""
+
+        def need_password() -> str:
+            if password is None:
+                raise PgConnectionError("fe_sendauth: no password supplied")
+            return password
+
+        send = self._send
+        send(startup_message(user, dbname))
+        scram: Optional[ScramSha256] = None
+        while True:
+            kind, body = self._next_message()
+            if kind == b"R":
+                code = _int32.unpack_from(body)[0]
+                if code == 0:
+                    continue
+                if code == 3:
+                    send(_message(b"p", need_password().encode() + b"\x00"))
+                elif code == 5:
+                    send(_message(b"p", md5_password(user, need_password(), body[4:8])))
+                elif code == 10:
+                    mechanisms = [m.decode() for m in body[4:].split(b"\x00") if m]
+                    if ScramSha256.MECHANISM not in mechanisms:
+                        raise PgConnectionError(f"none of the server's SASL mechanisms {mechanisms} is supported")
+                    scram = ScramSha256(need_password())
+                    first = scram.first()
+                    send(_message(b"p", ScramSha256.MECHANISM.encode() + b"\x00" + _int32.pack(len(first)) + first))
+                elif code == 11 and scram is not None:
+                    send(_message(b"p", scram.final(body[4:])))
+                elif code == 12 and scram is not None:
+                    scram.verify(body[4:])
+                else:
+                    raise PgConnectionError(f"authentication method {code} is not supported")
+            elif kind == b"E":
+                fields = error_fields(body)
+                raise PgConnectionError(f'connection to server failed: {fields.get("S", "FATAL")}:  '
+                                        f'{fields.get("M", "")}')
+            elif kind == b"S":
+                _parameter_status(body, self.parameters)
+            elif kind == b"Z":
+                return
+            # 'K' (the cancel key), 'N' (notices): nothing the store needs.
+
 
 def _fatal_severity(error: PgServerError) -> bool:
     return error.fields.get("V", error.fields.get("S")) in ("FATAL", "PANIC")
@@ -479,63 +527,3 @@ def _local_user() -> str:
     return getpass.getuser()
 
 
-def _start_up(sock: socket.socket, reader: MessageReader, user: str, password: Optional[str],
-              dbname: str) -> Dict[str, str]:
-    """Start-up and authentication on a blocking socket: the server's
-    parameters once it is ready for queries."""
-
-    def receive() -> Tuple[bytes, bytes]:
-        while True:
-            message = reader.next()
-            if message is not None:
-                return message
-            try:
-                data = sock.recv(65536)
-            except OSError as e:
-                raise PgConnectionError(f"could not receive data from server: {e.strerror or e}") from None
-            if not data:
-                raise PgConnectionError("server closed the connection unexpectedly")
-            reader.feed(data)
-
-    def need_password() -> str:
-        if password is None:
-            raise PgConnectionError("fe_sendauth: no password supplied")
-        return password
-
-    sock.sendall(startup_message(user, dbname))
-    parameters: Dict[str, str] = {}
-    scram: Optional[ScramSha256] = None
-    while True:
-        kind, body = receive()
-        if kind == b"R":
-            code = _int32.unpack_from(body)[0]
-            if code == 0:
-                continue
-            if code == 3:
-                sock.sendall(_message(b"p", need_password().encode() + b"\x00"))
-            elif code == 5:
-                sock.sendall(_message(b"p", md5_password(user, need_password(), body[4:8])))
-            elif code == 10:
-                mechanisms = [m.decode() for m in body[4:].split(b"\x00") if m]
-                if ScramSha256.MECHANISM not in mechanisms:
-                    raise PgConnectionError(f"none of the server's SASL mechanisms {mechanisms} is supported")
-                scram = ScramSha256(need_password())
-                first = scram.first()
-                sock.sendall(_message(b"p", ScramSha256.MECHANISM.encode() + b"\x00"
-                                      + _int32.pack(len(first)) + first))
-            elif code == 11 and scram is not None:
-                sock.sendall(_message(b"p", scram.final(body[4:])))
-            elif code == 12 and scram is not None:
-                scram.verify(body[4:])
-            else:
-                raise PgConnectionError(f"authentication method {code} is not supported")
-        elif kind == b"E":
-            fields = error_fields(body)
-            raise PgConnectionError(f'connection to server failed: {fields.get("S", "FATAL")}:  '
-                                    f'{fields.get("M", "")}')
-        elif kind == b"S":
-            _parameter_status(body, parameters)
-        elif kind == b"Z":
-            sock.settimeout(None)
-            return parameters
-        # 'K' (the cancel key), 'N' (notices): nothing the store needs.

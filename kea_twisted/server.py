@@ -119,14 +119,14 @@ class Dhcp4Server:
     def _open_store(self):
         database = self.config.lease_database
         if database.type == "postgresql":
-            from kea_twisted import cooperative
+            from kea_twisted.cooperative import available as greenlets_available
             from kea_twisted.pgsql import PgStorePool
             from kea_twisted.threaded import worker_count
 
             # One connection per worker, all opened now (Kea opens its lease
             # database when the configuration is committed).
             return PgStorePool(database, size=worker_count(self.config.multi_threading),
-                               cooperative=self.cooperative and cooperative.available())
+                               cooperative=self.cooperative and greenlets_available())
         if database.type != "memfile":
             raise RuntimeError(f"lease database type '{database.type}' is not supported by kea_twisted yet")
         if not database.persist:
