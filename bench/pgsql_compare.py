@@ -73,8 +73,8 @@ SERVERS: Dict[str, Tuple[str, bool, Optional[dict]]] = {
     "kt-mt8": ("kea_twisted multi-threading, thread-pool-size 8", True, {"thread-pool-size": 8}),
     "kt-mt16": ("kea_twisted multi-threading, thread-pool-size 16", True, {"thread-pool-size": 16}),
     "kt-mt32": ("kea_twisted multi-threading, thread-pool-size 32", True, {"thread-pool-size": 32}),
-    # The same servers under the interpreter of --pypy (psycopg's pure
-    # Python libpq binding: the C one is CPython's only).
+    # The same servers under the interpreter of --pypy (a PyPy venv with
+    # kea_twisted's dependencies; this tree's code comes first on its path).
     "ktp-st": ("kea_twisted on PyPy, single-threaded", True, None),
     "ktp-mt4": ("kea_twisted on PyPy, multi-threading, thread-pool-size 4", True, {"thread-pool-size": 4}),
     "ktp-mt8": ("kea_twisted on PyPy, multi-threading, thread-pool-size 8", True, {"thread-pool-size": 8}),
@@ -238,7 +238,8 @@ def main() -> int:
                         help="servers, comma separated, of " + ",".join(SERVERS))
     parser.add_argument("--severity", default="INFO", help="loggers' severity (Kea's default: INFO)")
     parser.add_argument("--pypy", default=None, metavar="PYTHON",
-                        help="interpreter of the ktp-* servers (a PyPy venv's python with psycopg installed)")
+                        help="interpreter of the ktp-* servers (a PyPy venv's python with kea_twisted's "
+                             "dependencies; the servers run this tree's code)")
     parser.add_argument("--warmup", type=int, default=0, metavar="SECONDS",
                         help="a perfdhcp run of SECONDS at the first rate before each ramp, not reported "
                              "(PyPy's JIT warm-up); default 0: none")

@@ -14,8 +14,8 @@ yet :meth:`Worker.wait_fd` registers the connection's socket with the
 reactor and switches back to it; the reactor switches into the worker
 again when the answer is readable.  No GIL hand-over, no thread switch: one
 ``epoll_wait`` may wake several workers, and the statements of all workers
-are in flight at once, as with threads (so PostgreSQL's group commit still
-shares WAL flushes).
+are in flight at once, as with threads.  Being on one thread, the workers'
+lease changes can also share a commit (:class:`kea_twisted.pgsql._CommitGroup`).
 
 Which is faster depends on the interpreter (measured on the 2-core bench
 machine, PostgreSQL on the same cores; bench/RESULTS.md): on PyPy the

@@ -128,9 +128,10 @@ def parse_message(name: bytes, sql: str, types: Sequence[int]) -> bytes:
     return _message(b"P", payload) + _SYNC
 
 
-def bind_execute_message(name: bytes, params: Sequence[Optional[bytes]]) -> bytes:
+def bind_execute_message(name: bytes, params: Sequence[Optional[bytes]], sync: bool = True) -> bytes:
     """``Bind`` (all parameters and all result columns binary), ``Execute``
-    and ``Sync``: one statement, one write."""
+    and ``Sync``: one statement, one write.  Without ``sync`` the statement
+    joins the ones sent after it in one transaction, up to their ``Sync``."""
     n = len(params)
     parts = [b"\x00", name, b"\x00\x00\x01\x00\x01", _int16.pack(n)]
     for value in params:
@@ -141,7 +142,7 @@ def bind_execute_message(name: bytes, params: Sequence[Optional[bytes]]) -> byte
             parts.append(value)
     parts.append(b"\x00\x01\x00\x01")
     payload = b"".join(parts)
-    return b"B" + _int32.pack(len(payload) + 4) + payload + _EXECUTE + _SYNC
+    return b"B" + _int32.pack(len(payload) + 4) + payload + (_EXECUTE + _SYNC if sync else _EXECUTE)
 
 
 def query_message(sql: str) -> bytes:
@@ -378,6 +379,19 @@ class PgWireConnection:
         self._send(bind_execute_message(name, params))
         return self._result()
 
+    def exec_prepared_together(self, statements: Sequence[Tuple[bytes, Sequence[Optional[bytes]]]]) \
+            -> List[WireResult]:
+        """Run prepared statements ``(name, params)`` as one transaction:
+        every Bind/Execute and a single Sync in one write, so the server
+        commits them together (one WAL flush) when the Sync arrives
+        (chapter 55.2.3: outside BEGIN, a Sync ends the implicit transaction
+        of the messages before it).  One result per statement, in order; or
+        the first statement's error raised, and then none of them took
+        effect (the server skips the rest up to the Sync and rolls back)."""
+        self._send(b"".join([bind_execute_message(name, params, sync=False) for name, params in statements])
+                   + _SYNC)
+        return self._results()
+
     def query(self, sql: str) -> WireResult:
         """Run one plain statement (results as text)."""
         self._send(query_message(sql))
@@ -443,19 +457,26 @@ class PgWireConnection:
 
     def _result(self) -> WireResult:
         """Read up to ``ReadyForQuery``: the rows and tag, or the error."""
+        results = self._results()
+        return results[-1] if results else WireResult([], b"")
+
+    def _results(self) -> List[WireResult]:
+        """Read up to ``ReadyForQuery``: each completed statement's rows and
+        tag, or the error."""
+        results: List[WireResult] = []
         rows: List[List[Optional[bytes]]] = []
-        tag = b""
         error: Optional[PgServerError] = None
         while True:
             kind, body = self._next_message()
             if kind == b"D":
                 rows.append(data_row(body))
             elif kind == b"C":
-                tag = body.rstrip(b"\x00")
+                results.append(WireResult(rows, body.rstrip(b"\x00")))
+                rows = []
             elif kind == b"Z":
                 if error is not None:
                     raise error
-                return WireResult(rows, tag)
+                return results
             elif kind == b"E":
                 error = PgServerError(error_fields(body))
                 if _fatal_severity(error):

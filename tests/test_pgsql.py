@@ -548,6 +548,128 @@ class PgStorePoolTests(_PgCase, SynchronousTestCase):
         self.assertEqual(pool.size, 0)
 
 
+class CommitGroupTests(_PgCase, TestCase):
+    """The greenlet workers' lease changes, committed together."""
+
+    def setUp(self):
+        from kea_twisted import cooperative
+        if not cooperative.available():
+            raise SkipTest("greenlet is not installed")
+        super().setUp()
+        self.pool = PgStorePool(self.access, size=5, cooperative=True)
+        self.addCleanup(self.pool.close)
+        self.workers = cooperative.GreenletPool(reactor, size=5)
+        self.workers.start()
+        self.addCleanup(self.workers.stop)
+
+    def on_workers(self, *calls):
+        """Each call on a worker of its own, all queued at once; their
+        outcomes (a value, or the exception's class)."""
+        from twisted.internet.defer import DeferredList
+        from twisted.internet.threads import deferToThreadPool
+
+        ds = [deferToThreadPool(reactor, self.workers, fn, *args) for fn, *args in calls]
+        d = DeferredList(ds, consumeErrors=True)
+        d.addCallback(lambda results: [value if ok else value.type for ok, value in results])
+        return d
+
+    def hold_address(self, address: str):
+        """An admin transaction that has inserted ``address`` and not yet
+        ended: a change of that address waits for it in the database (the
+        primary key), so the changes queued after it are sure to wait
+        together. Returns the admin connection; ROLLBACK it to let go."""
+        conn = admin(self.access)
+        self.addCleanup(conn.close)
+        conn.execute("BEGIN")
+        conn.execute("INSERT INTO lease4 (address, hwaddr, client_id, valid_lifetime, expire, subnet_id, "
+                     "fqdn_fwd, fqdn_rev, hostname, state, user_context) VALUES "
+                     "(%s, '', '', 1, now(), 1, false, false, '', 0, '')", (int(A(address)),))
+        return conn
+
+    def test_waiting_changes_share_one_transaction_each_with_its_outcome(self):
+        """The first change runs at once (and waits in the database); the
+        four that arrive meanwhile go as one transaction when it ends. Each
+        gets its own answer: added, refused (the address is taken), failed
+        (the database refuses the row: the others are run again one by one,
+        so they are not lost), stale (Kea's expire check). The rows are
+        what the changes made one at a time would leave, and Kea's triggers
+        counted them."""
+        taken = lease("10.0.0.20", hw=9)
+        self.assertTrue(self.store.add_lease(taken))
+        holder = self.hold_address("10.0.0.10")
+        d = self.on_workers(
+            (self.pool.add_lease, lease("10.0.0.10", hw=1)),
+            (self.pool.add_lease, lease("10.0.0.11", hw=2)),
+            (self.pool.add_lease, lease("10.0.0.20", hw=3)),
+            (self.pool.add_lease, lease("10.0.0.12", hw=4, hostname="x" * 300)),  # varchar(255)
+            (self.pool.update_lease, replace(taken, hostname="stale"), replace(taken, cltt=5)),
+        )
+        holder.execute("ROLLBACK")
+
+        def check(outcomes):
+            self.assertEqual(outcomes, [True, True, False, DbOperationError, NoSuchLease])
+            group = self.pool.commit_group
+            self.assertEqual((group.transactions, group.changes), (2, 5))
+            self.assertEqual({str(l.address): l.hwaddr for l in self.store.get_all_leases4()},
+                             {"10.0.0.10": mac(1), "10.0.0.11": mac(2), "10.0.0.20": mac(9)})
+            self.assertEqual(self.store.get_lease4(A("10.0.0.20")), taken)
+            self.assertEqual(self.store.lease_counts(), [(1, 0, 3)])
+
+        return d.addCallback(check)
+
+    def test_each_worker_goes_on_from_what_was_committed_for_it(self):
+        """A worker's later change on its own store checks against what the
+        group committed for it (the expire noted: its update passes Kea's
+        check); outside a worker a change runs on its own."""
+        holder = self.hold_address("10.0.0.10")
+        d = self.on_workers(*[(self.pool.add_lease, lease(f"10.0.0.{10 + n}", hw=n + 1)) for n in range(5)])
+        holder.execute("ROLLBACK")
+        d.addCallback(lambda outcomes: self.assertEqual(outcomes, [True] * 5))
+        d.addCallback(lambda _: self.assertEqual(
+            (self.pool.commit_group.transactions, self.pool.commit_group.changes), (2, 5)))
+        d.addCallback(lambda _: self.on_workers(
+            *[(self.pool.update_lease, lease(f"10.0.0.{10 + n}", hw=n + 1, cltt=2000)) for n in range(5)]))
+        d.addCallback(lambda outcomes: self.assertEqual(outcomes, [None] * 5))
+
+        def outside(_):
+            group = self.pool.commit_group
+            self.assertEqual(group.changes, 10)
+            before = group.transactions
+            self.assertTrue(self.pool.add_lease(lease("10.0.0.30", hw=30)))
+            self.assertEqual(group.transactions, before)
+            self.assertEqual(self.store.get_lease4(A("10.0.0.14")), lease("10.0.0.14", hw=5, cltt=2000))
+            self.assertEqual(len(self.store), 6)
+
+        return d.addCallback(outside)
+
+    def test_lost_connection_fails_every_change_of_the_transaction(self):
+        """The connections lost while changes wait: the first change fails,
+        and so does each of those that waited (their transaction's leader
+        finds its own connection lost), as their own statements would have
+        (DbConnectionUnusable); each leader's store reports its loss, and
+        nothing was written."""
+        lost = []
+        self.pool.on_connection_lost = lambda: lost.append(True)
+        holder = self.hold_address("10.0.0.10")
+        d = self.on_workers(
+            (self.pool.add_lease, lease("10.0.0.10", hw=1)),
+            (self.pool.add_lease, lease("10.0.0.11", hw=2)),
+            (self.pool.add_lease, lease("10.0.0.12", hw=3)),
+        )
+        holder.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        holder.execute("ROLLBACK")
+
+        def check(outcomes):
+            self.assertEqual(outcomes, [DbConnectionUnusable] * 3)
+            self.assertEqual(lost, [True, True])
+            group = self.pool.commit_group
+            self.assertEqual((group.transactions, group.changes), (2, 3))
+            self.assertEqual(len(self.open_store()), 0)
+
+        return d.addCallback(check)
+
+
 class StoreMachine(RuleBasedStateMachine):
     """Random operations on the PostgreSQL store against a dict, with
     Kea's PostgreSQL rules for expiration (strict)."""

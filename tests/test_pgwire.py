@@ -51,6 +51,13 @@ class MessageTests(SynchronousTestCase):
         self.assertEqual(execute, (b"E", b"\x00\x00\x00\x00\x00"))
         self.assertEqual(sync, (b"S", b""))
 
+    def test_bind_execute_without_sync(self):
+        """Without ``sync`` the statement ends at its Execute, for the next
+        ones to join its transaction."""
+        data = bind_execute_message(b"s1", [b"\x00\x07"], sync=False)
+        self.assertEqual([kind for kind, _ in _messages(data)], [b"B", b"E"])
+        self.assertEqual(data + b"S\x00\x00\x00\x04", bind_execute_message(b"s1", [b"\x00\x07"]))
+
     def test_query(self):
         self.assertEqual(_messages(query_message("SELECT 1")), [(b"Q", b"SELECT 1\x00")])
 
@@ -172,6 +179,24 @@ class ConnectionTests(SynchronousTestCase):
         self.assertEqual(conn.query("SELECT count(*) FROM t").rows, [[b"1"]])
         e = self.assertRaises(PgServerError, conn.prepare, b"bad", "SELECT FROM nowhere_at_all", [])
         self.assertEqual(e.sqlstate, "42P01")
+
+    def test_statements_together_one_transaction(self):
+        """exec_prepared_together: one result per statement, in order, all
+        committed by the one Sync; when one fails, its error is raised and
+        none of them took effect (the implicit transaction rolled back), and
+        the connection serves on."""
+        conn = self.connect()
+        conn.query("CREATE TEMP TABLE t (a bigint PRIMARY KEY)")
+        conn.prepare(b"ins", "INSERT INTO t VALUES ($1) ON CONFLICT (a) DO NOTHING", [20])
+        conn.prepare(b"strict", "INSERT INTO t VALUES ($1)", [20])
+        one, two = struct.pack("!q", 1), struct.pack("!q", 2)
+        results = conn.exec_prepared_together([(b"ins", [one]), (b"ins", [two]), (b"ins", [one])])
+        self.assertEqual([r.command_tuples for r in results], [1, 1, 0])
+        three = struct.pack("!q", 3)
+        e = self.assertRaises(PgServerError, conn.exec_prepared_together, [(b"ins", [three]), (b"strict", [two])])
+        self.assertEqual(e.sqlstate, "23505")
+        self.assertFalse(conn.closed)
+        self.assertEqual(conn.query("SELECT a FROM t ORDER BY a").rows, [[b"1"], [b"2"]])
 
     def test_terminated_backend_is_a_lost_connection(self):
         conn = self.connect()
