@@ -60,7 +60,8 @@ class Dhcp4Server:
     :param cooperative: SQL workers as greenlets on the reactor thread
         (:mod:`kea_twisted.cooperative`) rather than threads
         (:mod:`kea_twisted.threaded`).  By default (None) greenlets on PyPy,
-        when ``greenlet`` is there, and threads on CPython: measured on the
+        when ``greenlet`` is there, and with the HA hook library (whose
+        callouts use the reactor), and threads on CPython: measured on the
         2-core bench machine, PyPy's one thread does a DORA's Python and
         socket work in 0.23 ms of CPU, with no GIL hand-over; CPython's
         Python is slow enough that the kernel's share of each statement is
@@ -75,7 +76,11 @@ class Dhcp4Server:
                  packet_queue_size: Optional[int] = None, cooperative: Optional[bool] = None):
         self.config = config
         if cooperative is None:
-            cooperative = platform.python_implementation() == "PyPy"
+            from kea_twisted.config.staging import ha_library
+
+            # With HA the workers must be greenlets: its callouts use the
+            # reactor (check_runnable refuses HA on SQL without greenlet).
+            cooperative = platform.python_implementation() == "PyPy" or ha_library(config) is not None
         self.cooperative = cooperative
         self.clock = clock
         self.server_port = server_port

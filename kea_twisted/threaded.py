@@ -61,9 +61,11 @@ worker waiting for a commit holds no lock.
 
 Hook callouts (``pkt4_receive``, ``leases4_committed``, ``lease4_expire``
 …) run on the worker thread with the engine, so a callout must not call
-reactor APIs directly (``reactor.callFromThread`` is the way back); the
-HA library, which does, is refused with an SQL lease database
-(:func:`kea_twisted.config.staging.check_runnable`).  A callout that
+reactor APIs directly (``reactor.callFromThread`` is the way back); with
+the HA library, which does, the server's workers are greenlets on the
+reactor thread instead (:mod:`kea_twisted.cooperative`;
+:func:`kea_twisted.config.staging.check_runnable` refuses HA on SQL when
+``greenlet`` is missing).  A callout that
 answers with a Deferred resumes the engine wherever that Deferred fires
 (the reactor thread) unless the engine resumes through
 :meth:`ThreadedPacketHandler.run_on_worker`.

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import shutil
 import signal
 import socket
@@ -727,20 +728,31 @@ class DbReconnectControlTests(SynchronousTestCase):
 
 
 class RunnableTests(SynchronousTestCase):
-    def test_postgresql_runnable_mysql_and_ha_refused(self):
+    def test_postgresql_runnable_mysql_refused_ha_needs_greenlet(self):
         """check_runnable lets a postgresql lease database start, refuses
-        mysql, and refuses libdhcp_ha.so with postgresql (its callouts
-        drive the reactor)."""
+        mysql, and lets libdhcp_ha.so run with postgresql when the SQL
+        workers can be greenlets (its callouts drive the reactor), which
+        the server then picks; without greenlet it is refused, saying what
+        to install."""
         pg = {"type": "postgresql", "name": "kea"}
         self.assertEqual(check_runnable(config(pg)), [])
         e = self.assertRaises(ConfigError, check_runnable, config({"type": "mysql", "name": "kea"}))
         self.assertIn("lease database type 'mysql' is not supported", str(e))
         ha = config(pg)
         from dataclasses import replace
+        from kea_twisted import cooperative
         from kea_twisted.config.model import HookLibrary
         ha = replace(ha, hooks_libraries=(HookLibrary("/usr/lib/kea/hooks/libdhcp_ha.so"),))
+        self.patch(cooperative, "greenlet", None)
         e = self.assertRaises(ConfigError, check_runnable, ha)
-        self.assertIn("libdhcp_ha.so is not available with lease database type 'postgresql'", str(e))
+        self.assertIn("libdhcp_ha.so with lease database type 'postgresql' needs the greenlet package", str(e))
+        self.patch(cooperative, "greenlet", object())
+        self.assertEqual(check_runnable(ha), [])
+        server = Dhcp4Server(ha, clock=lambda: 0.0, interfaces={"lo": [SERVER]})
+        self.assertTrue(server.cooperative)
+        self.assertEqual(Dhcp4Server(config(pg), clock=lambda: 0.0, interfaces={"lo": [SERVER]},
+                                     cooperative=None).cooperative,
+                         platform.python_implementation() == "PyPy")
 
 
 # ---------------------------------------------------------------------------

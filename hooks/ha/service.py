@@ -493,7 +493,14 @@ class HAService:
             ha_log.info("{msgid} received {count} leases from {peer}",
                         msgid="HA_LEASES_SYNC_LEASE_PAGE_RECEIVED", count=len(page.leases),
                         peer=server_name)
-            next_from = self.store_page(page.leases, limit)
+            # An SQL store is written on a worker, between packets.
+            call_with_store = getattr(self.server.store, "call_with_store", None)
+            if call_with_store is None:
+                return stored(self.store_page(page.leases, limit))
+            d = call_with_store(lambda store: self.store_page(page.leases, limit, store))
+            return d.addCallbacks(stored, lambda f: fail(_error_text(f), "HA_LEASES_SYNC_FAILED"))
+
+        def stored(next_from: Optional[str]) -> Tuple[bool, Any, Any, str, Optional[str]]:
             return True, 0, None, "", next_from
 
         def broken(failure: Failure) -> Tuple[bool, Any, Any, str, None]:
@@ -502,14 +509,17 @@ class HAService:
         d = self._send(peer_name, commands.lease4_get_page(last, limit), timeout)
         return d.addCallbacks(answered, broken)
 
-    def store_page(self, elements: Sequence[Any], limit: int) -> Optional[str]:
-        """Write one page into the store as Kea does: a lease we do not
+    def store_page(self, elements: Sequence[Any], limit: int, store: Any = None) -> Optional[str]:
+        """Write one page into ``store`` (the server's memfile store when
+        None; an SQL store's blocking one on its worker) as Kea does: a
+        lease we do not
         have is added, one with an older cltt here is replaced, others are
         kept; a lease that does not parse is logged and skipped
         (``HA_LEASE_SYNC_FAILED``).  Returns the address to ask from next
         (the last lease of a full page), or None.  Statistics are not
         touched: Kea's sync writes through the lease manager only."""
-        store = self.server.store
+        if store is None:
+            store = self.server.store
         last: Optional[str] = None
         for index, element in enumerate(elements):
             try:

@@ -10,7 +10,7 @@ Tests: tests/test_staging.py, tests/test_paths.py
 
 from __future__ import annotations
 
-from typing import Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from kea_twisted.config.errors import ConfigError
 
@@ -53,6 +53,14 @@ def check_hook_libraries(config, validate=None):
         )
 
 
+def ha_library(config) -> Optional[Any]:
+    """The configuration's ``libdhcp_ha.so`` entry, or None."""
+    for library in getattr(config, "hooks_libraries", ()) or ():
+        if str(library.library).rsplit("/", 1)[-1] == "libdhcp_ha.so":
+            return library
+    return None
+
+
 def check_runnable(config) -> list:
     """What this configuration asks for that kea_twisted cannot do yet.
 
@@ -64,12 +72,16 @@ def check_runnable(config) -> list:
     """
     database = config.lease_database
     if database.type == "postgresql":
-        for library in getattr(config, "hooks_libraries", ()) or ():
-            # HA's callouts drive the reactor (HTTP to the partner, timers);
-            # with an SQL store they would run on the database thread.
-            if str(library.library).rsplit("/", 1)[-1] == "libdhcp_ha.so":
+        library = ha_library(config)
+        if library is not None:
+            from kea_twisted.cooperative import available as greenlets_available
+
+            # HA's callouts drive the reactor (HTTP to the partner, timers):
+            # the SQL workers must then be greenlets on the reactor thread.
+            if not greenlets_available():
                 raise ConfigError(
-                    "libdhcp_ha.so is not available with lease database type 'postgresql' in kea_twisted yet",
+                    "libdhcp_ha.so with lease database type 'postgresql' needs the greenlet package "
+                    "(pip install kea_twisted[postgresql])",
                     getattr(library, "pos", None) or database.pos,
                 )
     elif database.type != "memfile":
