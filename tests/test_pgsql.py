@@ -241,6 +241,37 @@ class PgLeaseStoreTests(_PgCase, SynchronousTestCase):
         self.assertEqual(self.store.get_leases4_by_client_id(b""), [])
         self.assertEqual(len(self.store.get_leases4_by_hwaddr(b"")), 1)
 
+    def test_prefetch_without_client_id_plans_once(self):
+        """Where the leases have no client identifier (Kea's '' in
+        client_id), the generic plan of the four-way lookup scans the whole
+        table for "client_id = $1", so PostgreSQL plans it anew on every
+        execution; the lookup of a client without one leaves that branch
+        out and its generic plan is index scans only (PostgreSQL then
+        stops planning it)."""
+        from kea_twisted.pgsql import _SQL
+
+        with admin(self.access) as conn:
+            conn.execute("INSERT INTO lease4 (address, hwaddr, client_id, valid_lifetime, expire, subnet_id, "
+                         "fqdn_fwd, fqdn_rev, hostname, state, user_context) SELECT 167772160 + g, "
+                         "int8send(g), '', 3600, now(), 1, false, false, '', 0, '' FROM generate_series(1, 5000) g")
+            conn.execute("ANALYZE lease4")
+            conn.execute("SET plan_cache_mode = force_generic_plan")
+
+            def generic_plan(name, types, args):
+                conn.execute(f"PREPARE {name}({', '.join(types)}) AS {_SQL[name][0]}")
+                return "\n".join(row[0] for row in conn.execute(f"EXPLAIN EXECUTE {name}({args})"))
+
+            self.assertIn("Seq Scan", generic_plan("get_client", ["bytea", "bytea", "bigint", "bigint"],
+                                                   "NULL, int8send(7), 167772167, 167772168"))
+            plan = generic_plan("get_client_hw", ["bytea", "bigint", "bigint"], "int8send(7), 167772167, 167772168")
+            self.assertNotIn("Seq Scan", plan)
+            self.assertEqual(plan.count("Index Scan"), 3)
+        self.store.prefetch_client4(None, b"\x00" * 7 + b"\x07", A("10.0.0.7"))
+        self.assertEqual(self.store._prepared, {"get_client_hw"})
+        self.assertEqual([str(l.address) for l in self.store.get_leases4_by_hwaddr(b"\x00" * 7 + b"\x07")],
+                         ["10.0.0.7"])
+        self.assertEqual(self.store.get_lease4(A("10.0.0.7")).hwaddr, b"\x00" * 7 + b"\x07")
+
     def test_no_client_id_and_no_hwaddr(self):
         """A lease without client-id or hw-address (a declined one) is
         stored as Kea stores it (empty values) and reads back with None /
