@@ -36,11 +36,12 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -229,6 +230,25 @@ def ramp(name: str, args, rates: List[int]) -> List[PgStep]:
 # ---------------------------------------------------------------------------
 # report
 
+def best_against_best(table: Dict[str, Any], rates_given: bool = False) -> List[str]:
+    """The best kea_twisted server against the best Kea server, under
+    the unanswered limit and saturated: ``table`` maps a server to
+    ``summary()``'s pair of steps, or (``rates_given``) of rates."""
+    lines = []
+    for which, label in ((1, "saturated"), (0, f"< {UNANSWERED_LIMIT} % unanswered")):
+        scored = {True: [], False: []}
+        for name, pair in table.items():
+            value = pair[which]
+            rate = value if rates_given else (value.achieved if value is not None else None)
+            if rate:
+                scored[SERVERS[name][1]].append((rate, name))
+        if scored[True] and scored[False]:
+            (our_rate, our_name), (kea_rate, kea_name) = max(scored[True]), max(scored[False])
+            lines.append(f"{label}: best kea_twisted ({our_name}) {our_rate:.0f}/s / best Kea ({kea_name}) "
+                         f"{kea_rate:.0f}/s = {our_rate / kea_rate:.2f}")
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rates", default=DEFAULT_RATES, help="offered 4-way exchanges/s, ascending")
@@ -243,6 +263,10 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=0, metavar="SECONDS",
                         help="a perfdhcp run of SECONDS at the first rate before each ramp, not reported "
                              "(PyPy's JIT warm-up); default 0: none")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run the servers this many times, every other round in reverse order (a server's "
+                             "place in the run shifts its rate on this machine); report per round and the "
+                             "medians")
     parser.add_argument("--keep", action="store_true", help="keep the work directories (logs, perfdhcp output)")
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -270,15 +294,18 @@ def main() -> int:
     added = [address for address in (SERVER, RELAY)
              if subprocess.run(["ip", "addr", "add", address + "/32", "dev", "lo"],
                                capture_output=True).returncode == 0]
-    results: Dict[str, List[PgStep]] = {}
+    rounds: List[Dict[str, List[PgStep]]] = []
     try:
-        for name in names:
-            print(f"{SERVERS[name][0]}:", flush=True)
-            try:
-                results[name] = ramp(name, args, rates)
-            except RuntimeError as e:
-                print(f"  {name}: {e}", flush=True)
-                results[name] = []
+        for number in range(max(1, args.rounds)):
+            results: Dict[str, List[PgStep]] = {}
+            rounds.append(results)
+            for name in (names if number % 2 == 0 else names[::-1]):
+                print(f"{SERVERS[name][0]}" + (f" (round {number + 1}):" if args.rounds > 1 else ":"), flush=True)
+                try:
+                    results[name] = ramp(name, args, rates)
+                except RuntimeError as e:
+                    print(f"  {name}: {e}", flush=True)
+                    results[name] = []
     finally:
         for address in added:
             subprocess.run(["ip", "addr", "del", address + "/32", "dev", "lo"], capture_output=True)
@@ -297,33 +324,43 @@ def main() -> int:
           f"a fresh durable cluster per server (fsync on); load average before: {load_before:.2f}, "
           f"after: {os.getloadavg()[0]:.2f}")
     print()
-    for name, steps in results.items():
-        print(f"### {SERVERS[name][0]}")
+    for number, results in enumerate(rounds):
+        if len(rounds) > 1:
+            print(f"### Round {number + 1}: {', '.join(results)}")
+            print()
+        for name, steps in results.items():
+            print(f"#### {SERVERS[name][0]}" if len(rounds) > 1 else f"### {SERVERS[name][0]}")
+            print()
+            print("| offered/s | exchanges/s | unanswered | median ms | p99 ms | CPU | peak RSS | PostgreSQL CPU "
+                  "| transactions/s | WAL flushes/s |")
+            print("|---|---|---|---|---|---|---|---|---|---|")
+            for s in steps:
+                print(fmt_pg_step(s))
+            best_ok, saturated = summary(steps)
+            print()
+            print(f"highest rate with < {UNANSWERED_LIMIT} % unanswered: "
+                  f"{best_ok.achieved:.0f}/s (offered {best_ok.offered})" if best_ok else "no step under the limit")
+            print(f"saturated rate: {saturated.achieved:.0f}/s" if saturated else "no step")
+            print()
+        for line in best_against_best({n: summary(s) for n, s in results.items() if s}):
+            print(line)
         print()
-        print("| offered/s | exchanges/s | unanswered | median ms | p99 ms | CPU | peak RSS | PostgreSQL CPU "
-              "| transactions/s | WAL flushes/s |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
-        for s in steps:
-            print(fmt_pg_step(s))
-        best_ok, saturated = summary(steps)
+    if len(rounds) > 1:
+        print(f"### Medians of {len(rounds)} rounds")
         print()
-        print(f"highest rate with < {UNANSWERED_LIMIT} % unanswered: "
-              f"{best_ok.achieved:.0f}/s (offered {best_ok.offered})" if best_ok else "no step under the limit")
-        print(f"saturated rate: {saturated.achieved:.0f}/s" if saturated else "no step")
+        medians: Dict[str, Tuple[Optional[float], Optional[float]]] = {}
+        for name in names:
+            per_round = [summary(r[name]) for r in rounds if r.get(name)]
+            row = []
+            for which in (0, 1):
+                rates_seen = [v[which].achieved if v[which] else 0.0 for v in per_round]
+                row.append(statistics.median(rates_seen) if rates_seen else None)
+            medians[name] = (row[0], row[1])
+            print(f"- {name}: < {UNANSWERED_LIMIT} % unanswered {row[0] or 0:.0f}/s, saturated {row[1] or 0:.0f}/s "
+                  f"(rounds: {', '.join(f'{v[1].achieved:.0f}' if v[1] else '-' for v in per_round)})")
         print()
-    kea = {n: summary(s) for n, s in results.items() if not SERVERS[n][1] and s}
-    ours = {n: summary(s) for n, s in results.items() if SERVERS[n][1] and s}
-    if kea and ours:
-        def best(table, which):
-            scored = [(v[which].achieved, n) for n, v in table.items() if v[which] is not None]
-            return max(scored, default=(0.0, None))
-
-        for which, label in ((1, "saturated"), (0, f"< {UNANSWERED_LIMIT} % unanswered")):
-            kea_rate, kea_name = best(kea, which)
-            our_rate, our_name = best(ours, which)
-            if kea_rate:
-                print(f"{label}: best kea_twisted ({our_name}) {our_rate:.0f}/s / best Kea ({kea_name}) "
-                      f"{kea_rate:.0f}/s = {our_rate / kea_rate:.2f}")
+        for line in best_against_best(medians, rates_given=True):
+            print(line)
     return 0
 
 
