@@ -54,7 +54,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -380,6 +380,25 @@ def fmt_step(s: Step) -> str:
             + (f" {s.error}" if s.error else ""))
 
 
+def print_ramp(title: str, steps: List[Step], columns: Sequence[str] = (),
+               fmt: Optional[Callable[[Step], str]] = None) -> None:
+    """One server's ramp as a Markdown table under ``title`` (``columns``
+    after the common ones, each row by ``fmt``), then its two rates."""
+    heads = ["offered/s", "exchanges/s", "unanswered", "median ms", "p99 ms", "CPU", "peak RSS", *columns]
+    print(title)
+    print()
+    print("| " + " | ".join(heads) + " |")
+    print("|" + "---|" * len(heads))
+    for s in steps:
+        print((fmt or fmt_step)(s))
+    best_ok, saturated = summary(steps)
+    print()
+    print(f"highest rate with < {UNANSWERED_LIMIT} % unanswered: "
+          f"{best_ok.achieved:.0f}/s (offered {best_ok.offered})" if best_ok else "no step under the limit")
+    print(f"saturated rate: {saturated.achieved:.0f}/s" if saturated else "no step")
+    print()
+
+
 def summary(steps: List[Step]):
     ok = [s for s in steps if s.unanswered < UNANSWERED_LIMIT and not s.error]
     best_ok = max(ok, key=lambda s: s.achieved, default=None)
@@ -703,18 +722,7 @@ def main() -> int:
           f"{os.getloadavg()[0]:.2f}")
     print()
     for name, steps in results.items():
-        print(f"### {SERVERS[name][0]}")
-        print()
-        print("| offered/s | exchanges/s | unanswered | median ms | p99 ms | CPU | peak RSS |")
-        print("|---|---|---|---|---|---|---|")
-        for s in steps:
-            print(fmt_step(s))
-        best_ok, saturated = summary(steps)
-        print()
-        print(f"highest rate with < {UNANSWERED_LIMIT} % unanswered: "
-              f"{best_ok.achieved:.0f}/s (offered {best_ok.offered})" if best_ok else "no step under the limit")
-        print(f"saturated rate: {saturated.achieved:.0f}/s" if saturated else "no step")
-        print()
+        print_ramp(f"### {SERVERS[name][0]}", steps)
     for kt_name in KEA_TWISTED_NAMES:
         kt = results.get(kt_name)
         if not kt:

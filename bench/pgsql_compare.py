@@ -48,7 +48,7 @@ sys.path.insert(0, ROOT)
 
 from bench.perfdhcp_compare import (  # noqa: E402  (after the path)
     CLK_TCK, KEA, UNANSWERED_LIMIT, Step, cpu_ticks, dhcp4_config, fmt_step, launch, parse_perfdhcp, peak_rss_kb,
-    port_bound, stop_server, summary, twistd_argv, warm_up,
+    port_bound, print_ramp, stop_server, summary, twistd_argv, warm_up,
 )
 from tests.pgsql_cluster import PgCluster  # noqa: E402
 
@@ -329,19 +329,8 @@ def main() -> int:
             print(f"### Round {number + 1}: {', '.join(results)}")
             print()
         for name, steps in results.items():
-            print(f"#### {SERVERS[name][0]}" if len(rounds) > 1 else f"### {SERVERS[name][0]}")
-            print()
-            print("| offered/s | exchanges/s | unanswered | median ms | p99 ms | CPU | peak RSS | PostgreSQL CPU "
-                  "| transactions/s | WAL flushes/s |")
-            print("|---|---|---|---|---|---|---|---|---|---|")
-            for s in steps:
-                print(fmt_pg_step(s))
-            best_ok, saturated = summary(steps)
-            print()
-            print(f"highest rate with < {UNANSWERED_LIMIT} % unanswered: "
-                  f"{best_ok.achieved:.0f}/s (offered {best_ok.offered})" if best_ok else "no step under the limit")
-            print(f"saturated rate: {saturated.achieved:.0f}/s" if saturated else "no step")
-            print()
+            print_ramp(("#### " if len(rounds) > 1 else "### ") + SERVERS[name][0], steps,
+                       ("PostgreSQL CPU", "transactions/s", "WAL flushes/s"), fmt_pg_step)
         for line in best_against_best({n: summary(s) for n, s in results.items() if s}):
             print(line)
         print()
