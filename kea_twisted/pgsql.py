@@ -7,8 +7,9 @@ kea_twisted servers can share one lease database.
 Threading.  :class:`PgLeaseStore` is an :class:`ISyncLeaseStore` whose
 every method is one round trip (autocommit, one statement each, as Kea
 runs them; with greenlet workers the lease changes of several workers
-share one transaction, :class:`_CommitGroup`) over its own connection (:mod:`kea_twisted.pgwire`: PostgreSQL's
-protocol spoken here, no driver).  It is meant to be used by **one worker
+share one transaction, :class:`_CommitGroup`) over its own connection
+(:mod:`kea_twisted.pgwire`: PostgreSQL's protocol spoken here, no
+driver).  It is meant to be used by **one worker
 at a time**, never by the reactor itself.  :class:`PgStorePool` is the
 multi-worker arrangement (Kea's ``PgSqlLeaseContextPool``): one
 :class:`PgLeaseStore` (one connection) per worker, so that the
@@ -330,7 +331,7 @@ _SQL: Dict[str, Tuple[str, Tuple[int, ...]]] = {
     # writes '' for none), the generic plan of "client_id = $1" is a
     # sequential scan, so PostgreSQL keeps planning each execution anew
     # (measured: ~3x Kea's executor time per lookup, and the planning on
-    # top); without that branch the generic plan is four index scans.
+    # top); without that branch the generic plan is three index scans.
     "get_client_hw": (f"SELECT {_COLUMNS}, 'h'::text FROM lease4 WHERE hwaddr = $1 UNION ALL "
                       f"SELECT {_COLUMNS}, 'a'::text FROM lease4 WHERE address = $2 UNION ALL "
                       f"SELECT {_COLUMNS}, 'n'::text FROM lease4 WHERE address = $3 ORDER BY 12, 6, 1",
@@ -868,16 +869,16 @@ class _CommitGroup:
     :class:`PgStorePool`.
 
     A lease change is one statement and one commit, and every commit waits
-    for its WAL flush.  Kea's triggers make each insert or delete of a
-    lease also update one ``lease4_stat`` row per subnet and state, which
-    stays locked until that commit is flushed: the changes of one subnet
-    wait for one another's flushes, however many connections there are
-    (measured: 8 connections carried ~2,300 DORAs/s with PostgreSQL busy
-    and our server at 45 % of a core; 16 or 32 carried less).
+    for its WAL flush; Kea's triggers make each insert or delete of a
+    lease also update one ``lease4_stat`` row per subnet and state, locked
+    until that commit is flushed.  Committed together, the changes of a
+    busy moment share one flush and one turn of that row (measured at
+    2,400 DORAs/s, thread-pool-size 8: WAL flushes per DORA 0.61 -> 0.27-0.43,
+    PostgreSQL's CPU 70 % -> 59-64 %; the saturated rate did not move,
+    bench/RESULTS.md, session 8).
 
-    Here one transaction is in flight at a time (two or four in flight
-    measured no better on the bench machine, whose two cores were then
-    the limit).  A worker whose change
+    One transaction is in flight at a time (two or four in flight
+    measured no better).  A worker whose change
     finds none in flight runs it at once; changes that arrive meanwhile
     wait, and when the transaction ends the first of them runs all of them
     as the next one (:meth:`PgWireConnection.exec_prepared_together`: one
