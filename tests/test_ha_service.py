@@ -380,6 +380,52 @@ class StartupTests(PairTestCase):
         self.assertEqual(bodies[4]["arguments"], {"from": "192.0.3.231", "limit": 2})
         self.assertEqual(sorted(n1.store.get_all_leases4(), key=lambda l: l.address), leases)
 
+    def _sql_like_store(self, node: "Node", answer: Callable[[Callable[[Any], Any]], Deferred]) -> List[Any]:
+        """Give ``node`` a store as an SQL one looks to hook libraries: its
+        memfile store's methods, plus ``call_with_store`` answered by
+        ``answer(fn)``. Returns the functions it was called with."""
+        memfile = node.dhcp.store
+        calls: List[Any] = []
+
+        class SqlLike:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(memfile, name)
+
+            def call_with_store(self, fn: Callable[[Any], Any]) -> Deferred:
+                calls.append(fn)
+                return answer(fn)
+
+        node.dhcp.store = SqlLike()
+        return calls
+
+    def test_sync_through_call_with_store(self):
+        """With a store that runs work on its workers (PostgreSQL), each
+        fetched page is written there, in a call_with_store call, and the
+        paging goes on from its answer."""
+        n1, n2 = self.pair(**{"sync-page-limit": 2})
+        leases = [Lease4(IPv4Address("192.0.3.%d" % i), bytes([10, 0, 0, 0, 0, i]), None, 3600,
+                         EPOCH - 100, 1) for i in (230, 231, 232)]
+        for lease in leases:
+            n2.store.add_lease(lease)
+        memfile = n1.dhcp.store
+        calls = self._sql_like_store(n1, lambda fn: succeed(fn(memfile)))
+        self.run_until(lambda: n1.state == "ready")
+        self.assertEqual(len(calls), 2)
+        self.assertEqual(sorted(memfile.get_all_leases4(), key=lambda l: l.address), leases)
+
+    def test_sync_failing_on_our_side_does_not_blame_the_partner(self):
+        """A page that cannot be written (the worker pool stopping) fails
+        the sync (HA_LEASES_SYNC_FAILED) without marking the partner
+        unavailable: it answered."""
+        n1, n2 = self.pair()
+        calls = self._sql_like_store(n1, lambda fn: fail(RuntimeError("the worker pool is stopped")))
+        with capturedLogs() as events:
+            self.run_until(lambda: bool(calls))
+        failed = [e for e in events if e.get("msgid") == "HA_LEASES_SYNC_FAILED"]
+        self.assertEqual(len(failed), 1)
+        self.assertIn("the worker pool is stopped", failed[0]["error"])
+        self.assertNotEqual(n1.service.machine.comm.partner_state, "unavailable")
+
     def test_sync_keeps_newer_local_lease(self):
         """Sync replaces a local lease only when the partner's cltt is newer
         (Kea's asyncSyncLeasesInternal)."""

@@ -478,10 +478,10 @@ class HAService:
         next_from)``; the leases are already stored."""
         label = self._label(peer_name)
 
-        def fail(text: str, msgid: str) -> Tuple[bool, Any, Any, str, None]:
+        def fail(text: str, msgid: str, partner_at_fault: bool = True) -> Tuple[bool, Any, Any, str, None]:
             ha_log.error("{msgid} failed to synchronize leases with {peer}: {error}",
                          msgid=msgid, peer=label, error=text)
-            if self.running and self.machine is not None:
+            if partner_at_fault and self.running and self.machine is not None:
                 self.machine.comm.partner_state = UNAVAILABLE
             return False, None, None, text, None
 
@@ -498,7 +498,9 @@ class HAService:
             if call_with_store is None:
                 return stored(self.store_page(page.leases, limit))
             d = call_with_store(lambda store: self.store_page(page.leases, limit, store))
-            return d.addCallbacks(stored, lambda f: fail(_error_text(f), "HA_LEASES_SYNC_FAILED"))
+            # A failure here is ours (the worker pool stopping), not the partner's.
+            return d.addCallbacks(stored, lambda f: fail(_error_text(f), "HA_LEASES_SYNC_FAILED",
+                                                         partner_at_fault=False))
 
         def stored(next_from: Optional[str]) -> Tuple[bool, Any, Any, str, Optional[str]]:
             return True, 0, None, "", next_from
