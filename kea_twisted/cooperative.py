@@ -24,7 +24,8 @@ the greenlets carried 1.1-1.3x the threads' rate, so PyPy uses them.  On
 CPython the Python part is slow enough that the kernel's share of each
 statement is better spent on the other core while the next worker runs
 Python (greenlets carried no more than the threads), so CPython keeps
-threads.
+threads, except with the HA hook library, whose callouts use the reactor
+and so must run on its thread (:class:`kea_twisted.server.Dhcp4Server`).
 
 Rules the rest of the code keeps (all checked by tests/test_cooperative.py):
 

@@ -46,7 +46,7 @@ import os
 import select
 import socket
 import struct
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 __all__ = [
     "MessageReader",

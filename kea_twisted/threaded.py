@@ -6,9 +6,10 @@ trip to the database.  The DHCP engine (:class:`kea_twisted.dhcp4.Dhcp4Engine`)
 is synchronous, so it runs, whole, on **worker threads** that own the
 database connections (:class:`kea_twisted.pgsql.PgStorePool`: one
 connection per thread).  The reactor thread only moves datagrams and fires
-Deferreds.  (On PyPy the workers are greenlets on the reactor thread
-instead, :mod:`kea_twisted.cooperative`, behind the same interfaces: what
-follows holds for both, a greenlet standing for a thread.)  The memfile
+Deferreds.  (On PyPy, and on CPython with the HA hook library, the
+workers are greenlets on the reactor thread instead,
+:mod:`kea_twisted.cooperative`, behind the same interfaces: what follows
+holds for both, a greenlet standing for a thread.)  The memfile
 server does not use any of this: it stays fully synchronous on the reactor.
 
 How many workers is Kea's ``multi-threading`` section
