@@ -167,6 +167,17 @@ class Worker:
             _WORKERS.pop(self.greenlet, None)
             pool._ended(self)
 
+    def park(self) -> None:
+        """Wait (the calling worker is this one) until :meth:`unpark`: for
+        :meth:`kea_twisted.pgwire.PgWireConnection.share`, a statement
+        waiting for the answers sent before its own."""
+        self._suspend()
+
+    def unpark(self) -> None:
+        """Resume a parked worker now, from the calling worker (which goes
+        on when the resumed one waits again)."""
+        self._resume(None)
+
     def _kill(self) -> None:
         """End the worker where it waits (its ``finally`` clauses run: the
         socket is unregistered, its store's lock released)."""

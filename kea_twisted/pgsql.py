@@ -12,13 +12,14 @@ share one transaction, :class:`_CommitGroup`) over its own connection
 driver).  It is meant to be used by **one worker
 at a time**, never by the reactor itself.  :class:`PgStorePool` is the
 multi-worker arrangement (Kea's ``PgSqlLeaseContextPool``): one
-:class:`PgLeaseStore` (one connection) per worker, so that the
-transactions of several workers are in flight at once and PostgreSQL's
-group commit can share one WAL flush among them.  A worker is a thread
+:class:`PgLeaseStore` per worker, so that the statements of several
+workers are in flight at once.  A worker is a thread
 (:class:`kea_twisted.threaded.WorkerPool`: the statement blocks it, the
-GIL released) or a greenlet on the reactor thread
-(:class:`kea_twisted.cooperative.GreenletPool`: a statement's wait is
-handed to the reactor, which meanwhile serves the other workers);
+GIL released; a connection per thread, as Kea has) or a greenlet on the
+reactor thread (:class:`kea_twisted.cooperative.GreenletPool`: a
+statement's wait is handed to the reactor, which meanwhile serves the
+other workers; the stores share :func:`shared_connections` connections,
+their statements pipelined, :meth:`PgWireConnection.share`);
 :class:`kea_twisted.server.Dhcp4Server` picks greenlets on PyPy and
 threads on CPython.  :class:`ThreadedLeaseStore` is the
 :class:`ILeaseStore` over either: calls run in the worker pool and answer
@@ -487,6 +488,68 @@ def _is_fatal(error: Exception) -> bool:
 # The store
 
 
+def _connect(parameters: PgConnectionParameters) -> PgWireConnection:
+    """A new connection to the lease database whose schema is Kea 2.2's,
+    logged as Kea logs it; raises :class:`DbOpenError`."""
+    p = parameters
+    log.info("{msgid} opening PostgreSQL lease database: {access}",
+             msgid="DHCPSRV_PGSQL_DB", access=p.redacted())
+    if p.uses_tls:
+        log.info("{msgid} Attempt to configure TLS: {access}",
+                 msgid="DHCPSRV_PGSQL_TLS_SUPPORT", access=p.redacted())
+    try:
+        # On a thread when a greenlet worker reopens it: connecting may
+        # wait up to connect-timeout, which the reactor must not.
+        conn = cooperative.call_blocking(PgWireConnection.connect, **p.connect_kwargs())
+    except (PgConnectionError, PgServerError) as e:
+        raise DbOpenError(str(e).strip()) from None
+    try:
+        found = PgLeaseStore._version(conn)
+        if found != SCHEMA_VERSION:
+            raise SchemaVersionMismatch(found)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+class _SharedConnection:
+    """One connection of a :class:`PgStorePool` of greenlet workers, used by
+    several of its stores at once (pipelined, :meth:`PgWireConnection.share`).
+    A store that finds it lost and reopens it reopens it for all of them:
+    the others find the new connection when they reopen in turn."""
+
+    def __init__(self, parameters: PgConnectionParameters):
+        self.parameters = parameters
+        self.connection: Optional[PgWireConnection] = None
+
+    def open(self) -> PgWireConnection:
+        """The connection: the current one while it is open, else a new one."""
+        conn = self.connection
+        if conn is None or conn.closed:
+            conn = _connect(self.parameters)
+            conn.wait = cooperative.worker_or(conn.wait)
+            conn.share(cooperative.current_worker, cooperative.Worker.park, cooperative.Worker.unpark)
+            self.connection = conn
+        return conn
+
+
+#: Greenlet workers per shared connection (:func:`shared_connections`).
+WORKERS_PER_CONNECTION = 8
+
+
+def shared_connections(workers: int) -> int:
+    """Connections for ``workers`` greenlet workers: one per 8 (rounded up).
+
+    Measured on the 2-core bench machine (bench/RESULTS.md, session 9): 16
+    workers pipelining their statements over one or two connections carried
+    2,764-2,808 DORAs/s in four ramps, with PostgreSQL at 43-60 % of the
+    cores, where 8 workers on a connection each carried 1,791-2,338/s with
+    PostgreSQL at 63-65 %: fewer backends to wake and schedule, and several
+    statements read per wake-up."""
+    return max(1, -(-workers // WORKERS_PER_CONNECTION))
+
+
 @implementer(ISyncLeaseStore)
 class PgLeaseStore:
     """Kea's PostgreSQL lease manager for DHCPv4 leases.
@@ -501,17 +564,18 @@ class PgLeaseStore:
         ``lease-database`` map.
     """
 
-    def __init__(self, parameters: Any):
+    def __init__(self, parameters: Any, shared: Optional["_SharedConnection"] = None):
         if isinstance(parameters, Mapping):
             parameters = PgConnectionParameters.from_map(parameters)
         elif not isinstance(parameters, PgConnectionParameters):
             parameters = PgConnectionParameters.from_config(parameters)
         self.parameters: PgConnectionParameters = parameters
         self._conn: Optional[PgWireConnection] = None
-        # The connection's client encoding (text parameters and results) and
-        # the lease statements prepared on it so far.
+        # The connection of greenlet workers' stores, shared with other
+        # stores of the same pool (None: a connection of its own).
+        self._shared = shared
+        # The connection's client encoding (text parameters and results).
         self._encoding = "utf-8"
-        self._prepared: set = set()
         #: Called (on the thread using the store) when a statement finds the
         #: connection lost and marks it unusable: Kea's
         #: ``startRecoverDbConnection``.  Called once per loss; whoever set it
@@ -530,30 +594,14 @@ class PgLeaseStore:
     # -- connection -------------------------------------------------------------
 
     def _open(self) -> None:
-        p = self.parameters
-        log.info("{msgid} opening PostgreSQL lease database: {access}",
-                 msgid="DHCPSRV_PGSQL_DB", access=p.redacted())
-        if p.uses_tls:
-            log.info("{msgid} Attempt to configure TLS: {access}",
-                     msgid="DHCPSRV_PGSQL_TLS_SUPPORT", access=p.redacted())
-        try:
-            # On a thread when a greenlet worker reopens it: connecting may
-            # wait up to connect-timeout, which the reactor must not.
-            conn = cooperative.call_blocking(PgWireConnection.connect, **p.connect_kwargs())
-        except (PgConnectionError, PgServerError) as e:
-            raise DbOpenError(str(e).strip()) from None
-        try:
-            found = self._version(conn)
-            if found != SCHEMA_VERSION:
-                raise SchemaVersionMismatch(found)
-        except BaseException:
-            conn.close()
-            raise
-        # A greenlet worker hands its waits to the reactor; a thread blocks.
-        conn.wait = cooperative.worker_or(conn.wait)
+        if self._shared is not None:
+            conn = self._shared.open()
+        else:
+            conn = _connect(self.parameters)
+            # A greenlet worker hands its waits to the reactor; a thread blocks.
+            conn.wait = cooperative.worker_or(conn.wait)
         self._conn = conn
         self._encoding = conn.encoding
-        self._prepared = set()
 
     @staticmethod
     def _version(conn: PgWireConnection) -> Tuple[int, int]:
@@ -628,9 +676,16 @@ class PgLeaseStore:
         connection at its first use) and ``params`` encoded."""
         sql, types = _SQL[name]
         key = _STATEMENT_KEYS[name]
-        if name not in self._prepared:
-            self._conn.prepare(key, sql, types)
-            self._prepared.add(name)
+        prepared = self._conn.prepared
+        if name not in prepared:
+            # Noted before it is sent: a store sharing the connection may
+            # pipeline its own Bind of it right behind this Parse.
+            prepared.add(name)
+            try:
+                self._conn.prepare(key, sql, types)
+            except BaseException:
+                prepared.discard(name)
+                raise
         encoding = self._encoding
         return key, [_encode_param(v, t, encoding) for v, t in zip(params, types)]
 
@@ -1001,7 +1056,8 @@ def _pooled_method(name: str) -> Callable[..., Any]:
 @implementer(ISyncLeaseStore)
 class PgStorePool:
     """Kea's multi-threaded PostgreSQL lease manager: one
-    :class:`PgLeaseStore` (one connection) per thread that uses the pool.
+    :class:`PgLeaseStore` per thread that uses the pool (a connection each;
+    greenlet workers may share connections, below).
 
     A thread's first call binds it to a free store (a new connection when
     none is free, as Kea's ``PgSqlLeaseContextAlloc`` creates a context
@@ -1021,14 +1077,22 @@ class PgStorePool:
     :class:`kea_twisted.cooperative.GreenletPool` (all on the reactor
     thread): each worker is bound to a store as a thread is, and the locks
     are :class:`~kea_twisted.cooperative.WorkerLock`, which a waiting worker
-    waits for without blocking the reactor.
+    waits for without blocking the reactor.  Their stores may share
+    ``connections`` connections (store ``n`` the ``n % connections``-th),
+    pipelining their statements: each store keeps its own reads and
+    ``expire`` checks, only the socket and the PostgreSQL backend are
+    shared.  A lost shared connection is lost for every store on it; the
+    first store that reopens it reopens it for them all.
 
     :param parameters: as :class:`PgLeaseStore`'s.
-    :param size: connections opened now (the worker count).
+    :param size: stores opened now (the worker count).
     :param cooperative: bind stores to greenlets rather than threads.
+    :param connections: with ``cooperative``, the connections the stores
+        share (:func:`shared_connections`); None: one per store.
     """
 
-    def __init__(self, parameters: Any, size: int = 1, cooperative: bool = False):
+    def __init__(self, parameters: Any, size: int = 1, cooperative: bool = False,
+                 connections: Optional[int] = None):
         if isinstance(parameters, Mapping):
             parameters = PgConnectionParameters.from_map(parameters)
         elif not isinstance(parameters, PgConnectionParameters):
@@ -1042,6 +1106,9 @@ class PgStorePool:
         self._on_connection_lost: Optional[Callable[[], None]] = None
         #: The greenlet workers' lease changes, committed together (None with threads).
         self.commit_group: Optional[_CommitGroup] = _CommitGroup() if cooperative else None
+        self._shared: List[_SharedConnection] = (
+            [_SharedConnection(parameters) for _ in range(max(1, connections))]
+            if cooperative and connections is not None else [])
         try:
             for _ in range(max(1, size)):
                 self._free.append(self._new_store())
@@ -1050,7 +1117,8 @@ class PgStorePool:
             raise
 
     def _new_store(self) -> Tuple[PgLeaseStore, Any]:
-        store = PgLeaseStore(self.parameters)
+        shared = self._shared[len(self._stores) % len(self._shared)] if self._shared else None
+        store = PgLeaseStore(self.parameters, shared)
         store.on_connection_lost = self._on_connection_lost
         store.commit_group = self.commit_group
         entry = (store, cooperative.WorkerLock() if self.cooperative else threading.RLock())
@@ -1079,8 +1147,15 @@ class PgStorePool:
 
     @property
     def size(self) -> int:
-        """Connections opened (in use or free)."""
+        """Stores opened (in use or free)."""
         return len(self._stores)
+
+    @property
+    def connection_count(self) -> int:
+        """Connections the stores use (fewer than stores when shared)."""
+        with self._guard:
+            stores = list(self._stores)
+        return len({id(store._conn) for store, _ in stores if store._conn is not None})
 
     @property
     def on_connection_lost(self) -> Optional[Callable[[], None]]:

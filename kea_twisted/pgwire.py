@@ -26,6 +26,17 @@ out), :class:`ScramSha256` and :class:`WireResult` are pure; only
 (``wait``: ``None`` blocks the calling thread; a callable ``wait(fd,
 write)`` is called whenever the socket would block).
 
+Pipelining (:meth:`PgWireConnection.share`): greenlet workers on one
+thread may share a connection.  Each statement is sent at once, behind
+those already sent, and the answers are read in the order the statements
+went out: the worker whose statement is first in line reads (waiting for
+the socket), the others are parked until their turn comes.  PostgreSQL
+runs them one after the other with no round trip between them, which on
+the 2-core bench machine cost its backends less than a connection per
+worker and answered sooner (bench/RESULTS.md, session 9).  Every statement
+ends with its own Sync, so each is its own implicit transaction, as on a
+connection of its own, and an error fails only its statement.
+
 Errors: a statement the server refuses raises :class:`PgServerError` with
 the SQLSTATE and the message fields; a connection that cannot be opened,
 or that breaks, raises :class:`PgConnectionError` (no SQLSTATE, as libpq
@@ -46,7 +57,8 @@ import os
 import select
 import socket
 import struct
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from collections import deque
+from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Set, Tuple, TypeVar
 
 __all__ = [
     "MessageReader",
@@ -75,6 +87,7 @@ _EXECUTE = b"E\x00\x00\x00\x09\x00\x00\x00\x00\x00"
 _NULL = b"\xff\xff\xff\xff"
 
 Wait = Callable[[int, bool], None]
+_T = TypeVar("_T")
 
 
 class PgServerError(Exception):
@@ -323,6 +336,17 @@ class PgWireConnection:
         #: The server's ``ParameterStatus`` values (``client_encoding`` ...).
         self.parameters: Dict[str, str] = {}
         self.wait: Wait = _default_wait
+        #: Names of the statements prepared on this connection (by whichever
+        #: of the stores sharing it prepared them first).
+        self.prepared: Set[str] = set()
+        # Shared between workers (share()): who is calling, how to park
+        # and unpark a worker, and the line of statements sent and not yet
+        # answered, first sent first.
+        self._current: Optional[Callable[[], Any]] = None
+        self._park: Optional[Callable[[Any], None]] = None
+        self._unpark: Optional[Callable[[Any], None]] = None
+        self._line: Deque[_InLine] = deque()
+        self._closing: Optional[socket.socket] = None
 
     # -- opening --------------------------------------------------------------
 
@@ -369,15 +393,81 @@ class PgWireConnection:
     def encoding(self) -> str:
         return python_encoding(self.parameters.get("client_encoding", "UTF8"))
 
+    def share(self, current: Callable[[], Any], park: Callable[[Any], None],
+              unpark: Callable[[Any], None]) -> None:
+        """Let the greenlet workers of one thread use this connection at
+        once, pipelined (see the module's docstring).  ``current()`` is the
+        calling worker (None outside one: then the line must be empty, and
+        the call waits as an unshared one would); ``park(worker)`` switches
+        away from the calling worker until ``unpark(worker)`` resumes it."""
+        self._current, self._park, self._unpark = current, park, unpark
+
+    @property
+    def in_line(self) -> int:
+        """Statements sent and not yet answered (shared connections)."""
+        return len(self._line)
+
+    def _exchange(self, data: bytes, read: Callable[[], _T]) -> _T:
+        """Send ``data`` (whole statements, the last ending in Sync) and
+        read its answer with ``read``; on a shared connection, in line."""
+        if self._current is None:
+            self._send(data)
+            return read()
+        me = self._current()
+        line = self._line
+        if me is None and line:
+            raise PgConnectionError("the connection is in use by a worker")
+        self._send(data)
+        place = _InLine(me)
+        line.append(place)
+        whole = False
+        try:
+            if line[0] is not place:
+                self._park(me)
+            result = read()
+            whole = True
+            return result
+        except (PgServerError, PgConnectionError):
+            whole = True  # read up to ReadyForQuery, or the connection is gone
+            raise
+        finally:
+            if line[0] is place:
+                if not whole:
+                    # Stopped in the middle of its answer: whatever the next
+                    # in line would read might be the rest of this one.
+                    self._lost("a pipelined answer was left half read")
+                self._next_in_line()
+            else:
+                # Ended before its turn (the worker pool stopping): whoever
+                # reads up to it reads its answer and throws it away.
+                place.abandoned = True
+
+    def _next_in_line(self) -> None:
+        """The first in line has read its answer: the answers of abandoned
+        statements after it are read and dropped, then the next worker in
+        line is resumed to read its own."""
+        line = self._line
+        line.popleft()
+        while line and line[0].abandoned:
+            if self._sock is not None:
+                try:
+                    self._results()
+                except (PgServerError, PgConnectionError):
+                    pass
+            line.popleft()
+        if line:
+            self._unpark(line[0].worker)
+        elif self._closing is not None:
+            closing, self._closing = self._closing, None
+            closing.close()
+
     def prepare(self, name: bytes, sql: str, types: Sequence[int]) -> None:
         """Prepare statement ``name`` on this connection."""
-        self._send(parse_message(name, sql, types))
-        self._result()
+        self._exchange(parse_message(name, sql, types), self._result)
 
     def exec_prepared(self, name: bytes, params: Sequence[Optional[bytes]]) -> WireResult:
         """Run prepared statement ``name``, parameters and results binary."""
-        self._send(bind_execute_message(name, params))
-        return self._result()
+        return self._exchange(bind_execute_message(name, params), self._result)
 
     def exec_prepared_together(self, statements: Sequence[Tuple[bytes, Sequence[Optional[bytes]]]]) \
             -> List[WireResult]:
@@ -388,32 +478,45 @@ class PgWireConnection:
         of the messages before it).  One result per statement, in order; or
         the first statement's error raised, and then none of them took
         effect (the server skips the rest up to the Sync and rolls back)."""
-        self._send(b"".join([bind_execute_message(name, params, sync=False) for name, params in statements])
-                   + _SYNC)
-        return self._results()
+        return self._exchange(b"".join([bind_execute_message(name, params, sync=False)
+                                         for name, params in statements]) + _SYNC, self._results)
 
     def query(self, sql: str) -> WireResult:
         """Run one plain statement (results as text)."""
-        self._send(query_message(sql))
-        return self._result()
+        return self._exchange(query_message(sql), self._result)
 
     def close(self) -> None:
-        sock, self._sock = self._sock, None
+        sock = self._sock
         if sock is None:
             return
         try:
             sock.send(_TERMINATE)
         except OSError:
             pass
-        sock.close()
+        self._drop_socket()
 
     # -- I/O --------------------------------------------------------------------
 
     def _lost(self, reason: str) -> PgConnectionError:
-        sock, self._sock = self._sock, None
-        if sock is not None:
-            sock.close()
+        self._drop_socket()
         return PgConnectionError(reason)
+
+    def _drop_socket(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is None:
+            return
+        if self._line:
+            # The first in line may be waiting for this socket in the
+            # reactor, which would never hear of a closed descriptor: shut
+            # it down instead (the reader wakes and finds the connection
+            # gone) and close it once the line is empty.
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self._closing = sock
+        else:
+            sock.close()
 
     def _send(self, data: bytes) -> None:
         sock = self._sock
@@ -424,6 +527,12 @@ class PgWireConnection:
             try:
                 sent = sock.send(view)
             except BlockingIOError:
+                if self._line:
+                    # Another worker waits to read this socket, and a
+                    # statement must not be sent in pieces between others'
+                    # (a few statements per worker never fill the buffer;
+                    # a server that stopped reading them has gone wrong).
+                    raise self._lost("could not send data to server: the pipeline is full") from None
                 self.wait(self._fd, True)
                 continue
             except OSError as e:
@@ -532,6 +641,16 @@ class PgWireConnection:
             elif kind == b"Z":
                 return
             # 'K' (the cancel key), 'N' (notices): nothing the store needs.
+
+
+class _InLine:
+    """A statement sent on a shared connection whose answer is not read yet."""
+
+    __slots__ = ("worker", "abandoned")
+
+    def __init__(self, worker: Any):
+        self.worker = worker
+        self.abandoned = False
 
 
 def _fatal_severity(error: PgServerError) -> bool:

@@ -125,13 +125,16 @@ class Dhcp4Server:
         database = self.config.lease_database
         if database.type == "postgresql":
             from kea_twisted.cooperative import available as greenlets_available
-            from kea_twisted.pgsql import PgStorePool
+            from kea_twisted.pgsql import PgStorePool, shared_connections
             from kea_twisted.threaded import worker_count
 
-            # One connection per worker, all opened now (Kea opens its lease
-            # database when the configuration is committed).
-            return PgStorePool(database, size=worker_count(self.config.multi_threading),
-                               cooperative=self.cooperative and greenlets_available())
+            # A store per worker, all opened now (Kea opens its lease
+            # database when the configuration is committed); greenlet
+            # workers share pipelined connections, threads have their own.
+            workers = worker_count(self.config.multi_threading)
+            cooperative = self.cooperative and greenlets_available()
+            return PgStorePool(database, size=workers, cooperative=cooperative,
+                               connections=shared_connections(workers) if cooperative else None)
         if database.type != "memfile":
             raise RuntimeError(f"lease database type '{database.type}' is not supported by kea_twisted yet")
         if not database.persist:

@@ -267,7 +267,7 @@ class PgLeaseStoreTests(_PgCase, SynchronousTestCase):
             self.assertNotIn("Seq Scan", plan)
             self.assertEqual(plan.count("Index Scan"), 3)
         self.store.prefetch_client4(None, b"\x00" * 7 + b"\x07", A("10.0.0.7"))
-        self.assertEqual(self.store._prepared, {"get_client_hw"})
+        self.assertEqual(self.store._conn.prepared, {"get_client_hw"})
         self.assertEqual([str(l.address) for l in self.store.get_leases4_by_hwaddr(b"\x00" * 7 + b"\x07")],
                          ["10.0.0.7"])
         self.assertEqual(self.store.get_lease4(A("10.0.0.7")).hwaddr, b"\x00" * 7 + b"\x07")
@@ -973,3 +973,64 @@ class KeaSharesTheDatabaseTests(_PgCase, SynchronousTestCase):
         text = output.decode("utf-8", "replace") + self.kea_log()
         self.assertNotEqual(proc.returncode, 0)
         self.assertIn(str(ours), text)
+
+
+class SharedConnectionsTests(_PgCase, TestCase):
+    """Greenlet workers' stores sharing a few pipelined connections."""
+
+    def setUp(self):
+        from kea_twisted import cooperative
+        if not cooperative.available():
+            raise SkipTest("greenlet is not installed")
+        super().setUp()
+        self.pool = PgStorePool(self.access, size=6, cooperative=True, connections=2)
+        self.addCleanup(self.pool.close)
+        self.workers = cooperative.GreenletPool(reactor, size=6)
+        self.workers.start()
+        self.addCleanup(self.workers.stop)
+
+    on_workers = CommitGroupTests.on_workers
+
+    def test_rule(self):
+        from kea_twisted.pgsql import shared_connections
+        self.assertEqual([shared_connections(n) for n in (1, 8, 9, 16, 17)], [1, 1, 2, 2, 3])
+
+    def test_six_stores_two_connections_each_its_own_answers(self):
+        self.assertEqual((self.pool.size, self.pool.connection_count), (6, 2))
+        d = self.on_workers(*[(self.pool.add_lease, lease(f"10.0.0.{10 + n}", hw=n + 1)) for n in range(6)])
+        d.addCallback(self.assertEqual, [True] * 6)
+        d.addCallback(lambda _: self.on_workers(
+            *[(self.pool.get_lease4, A(f"10.0.0.{10 + n}")) for n in range(6)]))
+        d.addCallback(self.assertEqual, [lease(f"10.0.0.{10 + n}", hw=n + 1) for n in range(6)])
+        # Each store keeps its own expire checks: all six updates pass.
+        d.addCallback(lambda _: self.on_workers(
+            *[(self.pool.update_lease, lease(f"10.0.0.{10 + n}", hw=n + 1, cltt=2000)) for n in range(6)]))
+        d.addCallback(self.assertEqual, [None] * 6)
+        d.addCallback(lambda _: self.assertEqual(
+            [l.cltt for l in self.open_store().get_all_leases4()], [2000] * 6))
+        return d
+
+    def test_lost_for_every_store_on_it_and_reopened_once(self):
+        """Both backends ended: every store's statement fails as a lost
+        connection; reconnect() opens two connections again (the first store
+        of each reopens it for the others) and all six serve again."""
+        lost = []
+        self.pool.on_connection_lost = lambda: lost.append(True)
+        self.assertTrue(self.open_store().add_lease(lease()))
+        with admin(self.access) as conn:
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                         "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        d = self.on_workers(*[(self.pool.get_lease4, A("10.0.0.10"))] * 6)
+
+        def check(outcomes):
+            self.assertEqual(outcomes, [DbConnectionUnusable] * 6)
+            self.assertTrue(lost)
+            self.assertFalse(self.pool.usable)
+            self.pool.reconnect()
+            self.assertTrue(self.pool.usable)
+            self.assertEqual(self.pool.connection_count, 2)
+            return self.on_workers(*[(self.pool.get_lease4, A("10.0.0.10"))] * 6)
+
+        d.addCallback(check)
+        d.addCallback(self.assertEqual, [lease()] * 6)
+        return d

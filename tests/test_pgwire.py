@@ -10,7 +10,8 @@ from __future__ import annotations
 import socket
 import struct
 
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.internet import reactor
+from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
 from kea_twisted.pgwire import (
     MessageReader, PgConnectionError, PgServerError, PgWireConnection, ScramSha256, WireResult,
@@ -228,3 +229,118 @@ class ConnectionTests(SynchronousTestCase):
         self.assertEqual(conn.query("SELECT pg_sleep(0.05), 7").rows[0][1], b"7")
         self.assertTrue(waits)
         self.assertEqual(set(waits), {(conn.fileno(), False)})
+
+
+class SharedConnectionTests(TestCase):
+    """A connection shared by greenlet workers (:meth:`PgWireConnection.share`),
+    against a real PostgreSQL 15: statements pipelined, answers read in
+    order, each by its own worker."""
+
+    def setUp(self):
+        from kea_twisted import cooperative
+        if not cooperative.available():
+            raise SkipTest("greenlet is not installed")
+        self.cooperative = cooperative
+        self.cluster = pgsql_cluster.shared_cluster_or_skip()
+        a = self.cluster.create_kea_database()
+        self.conn = PgWireConnection.connect(host=a["host"], port=a["port"], user=a["user"],
+                                             password=a["password"], dbname=a["name"], connect_timeout=5)
+        self.addCleanup(self.conn.close)
+        self.in_line_while_waiting = []
+        wait = cooperative.worker_or(self.conn.wait)
+
+        def noting_wait(fd, write):
+            self.in_line_while_waiting.append(self.conn.in_line)
+            wait(fd, write)
+
+        self.conn.wait = noting_wait
+        self.conn.share(cooperative.current_worker, cooperative.Worker.park, cooperative.Worker.unpark)
+        self.workers = cooperative.GreenletPool(reactor, size=4)
+        self.workers.start()
+        self.addCleanup(self.workers.stop)
+
+    def on_workers(self, *calls):
+        from twisted.internet.defer import DeferredList
+        from twisted.internet.threads import deferToThreadPool
+
+        ds = [deferToThreadPool(reactor, self.workers, fn, *args) for fn, *args in calls]
+        d = DeferredList(ds, consumeErrors=True)
+        d.addCallback(lambda results: [value if ok else value.type for ok, value in results])
+        return d
+
+    def test_each_worker_reads_its_own_answer(self):
+        """Four workers' statements in flight at once on the one connection;
+        each gets
+        its own answer, an error only fails its own statement, and
+        afterwards the connection serves as before, also outside a worker."""
+        conn = self.conn
+        conn.prepare(b"n", "SELECT $1::bigint * 10, pg_sleep(0.02)", [20])
+
+        def times_ten(n):
+            return struct.unpack("!q", conn.exec_prepared(b"n", [struct.pack("!q", n)]).rows[0][0])[0]
+
+        d = self.on_workers((times_ten, 1), (conn.query, "SELECT FROM nowhere_at_all"), (times_ten, 3),
+                            (times_ten, 4))
+        # Every worker ran up to its wait: all four statements are sent.
+        self.assertEqual(conn.in_line, 4)
+
+        def check(outcomes):
+            self.assertEqual(outcomes, [10, PgServerError, 30, 40])
+            # Only the first in line waits for the socket (the answers of the
+            # others came in with the earlier ones or after a wait of theirs).
+            self.assertTrue(self.in_line_while_waiting)
+            self.assertEqual(conn.in_line, 0)
+            self.assertFalse(conn.closed)
+            self.assertEqual(conn.query("SELECT 6 * 7").rows, [[b"42"]])
+
+        return d.addCallback(check)
+
+    def test_an_abandoned_statement_is_read_and_dropped(self):
+        """A worker that ends while its statement waits in line (the pool
+        stopping) leaves its answer to be read and dropped by whoever reads
+        up to it: the next worker gets its own answer, not that one."""
+        conn = self.conn
+        seen, who = {}, {}
+
+        def query(tag, sql):
+            who[tag] = self.cooperative.current_worker()
+            seen[tag] = conn.query(sql).rows
+
+        from twisted.internet.defer import gatherResults
+        from twisted.internet.threads import deferToThreadPool
+
+        first = deferToThreadPool(reactor, self.workers, query, "first", "SELECT 1, pg_sleep(0.05)")
+        deferToThreadPool(reactor, self.workers, query, "second", "SELECT 2")  # never answered
+        third = deferToThreadPool(reactor, self.workers, query, "third", "SELECT 3")
+        # All three are in line now; the second's worker ends where it waits.
+        self.assertEqual(conn.in_line, 3)
+        who["second"]._kill()
+        d = gatherResults([first, third])
+
+        def check(outcomes):
+            self.assertEqual(seen, {"first": [[b"1", b""]], "third": [[b"3"]]})
+            self.assertEqual(conn.in_line, 0)
+            self.assertEqual(conn.query("SELECT 4").rows, [[b"4"]])
+
+        return d.addCallback(check)
+
+    def test_lost_while_in_line_fails_everyone_in_line(self):
+        """The backend ended while statements wait in line: the first finds
+        the connection lost, so does everyone behind it (nobody waits
+        forever for a socket that is gone), and the connection is closed."""
+        conn = self.conn
+        pid = int(conn.query("SELECT pg_backend_pid()").rows[0][0])
+        d = self.on_workers((conn.query, "SELECT pg_sleep(5)"), (conn.query, "SELECT 2"), (conn.query, "SELECT 3"))
+        self.cluster.psql(f"SELECT pg_terminate_backend({pid})")
+        d.addCallback(self.assertEqual, [PgConnectionError] * 3)
+        d.addCallback(lambda _: self.assertTrue(conn.closed))
+        d.addCallback(lambda _: self.assertEqual(conn.in_line, 0))
+        return d
+
+    def test_outside_a_worker_while_workers_are_in_line_refused(self):
+        conn = self.conn
+        d = self.on_workers((lambda: conn.query("SELECT 1, pg_sleep(0.05)").rows,))
+        e = self.assertRaises(PgConnectionError, conn.query, "SELECT 2")
+        self.assertIn("in use by a worker", str(e))
+        d.addCallback(self.assertEqual, [[[b"1", b""]]])
+        return d
