@@ -344,3 +344,17 @@ class SharedConnectionTests(TestCase):
         self.assertIn("in use by a worker", str(e))
         d.addCallback(self.assertEqual, [[[b"1", b""]]])
         return d
+
+    def test_closed_under_the_line_wakes_the_reader(self):
+        """Closed by someone else (a store reconnecting) while workers wait
+        in line: the socket is shut down rather than closed, so the worker
+        waiting for it in the reactor wakes, and everyone in line fails as
+        on a lost connection; the socket is closed when the line is empty."""
+        conn = self.conn
+        d = self.on_workers((conn.query, "SELECT pg_sleep(5)"), (conn.query, "SELECT 2"))
+        self.assertEqual(conn.in_line, 2)
+        conn.close()
+        self.assertTrue(conn.closed)
+        d.addCallback(self.assertEqual, [PgConnectionError] * 2)
+        d.addCallback(lambda _: self.assertEqual((conn.in_line, conn._closing), (0, None)))
+        return d
