@@ -7,7 +7,8 @@ kea_twisted servers can share one lease database.
 Threading.  :class:`PgLeaseStore` is an :class:`ISyncLeaseStore` whose
 every method is one round trip (autocommit, one statement each, as Kea
 runs them; with greenlet workers the lease changes of several workers
-share one transaction, :class:`_CommitGroup`) over its own connection
+share one transaction, :class:`_CommitGroup`) over its connection, its
+own or one shared with other greenlet workers' stores
 (:mod:`kea_twisted.pgwire`: PostgreSQL's protocol spoken here, no
 driver).  It is meant to be used by **one worker
 at a time**, never by the reactor itself.  :class:`PgStorePool` is the
@@ -490,7 +491,8 @@ def _is_fatal(error: Exception) -> bool:
 
 def _connect(parameters: PgConnectionParameters) -> PgWireConnection:
     """A new connection to the lease database whose schema is Kea 2.2's,
-    logged as Kea logs it; raises :class:`DbOpenError`."""
+    logged as Kea logs it, its waits handed to the reactor when a greenlet
+    worker uses it (a thread blocks); raises :class:`DbOpenError`."""
     p = parameters
     log.info("{msgid} opening PostgreSQL lease database: {access}",
              msgid="DHCPSRV_PGSQL_DB", access=p.redacted())
@@ -510,6 +512,7 @@ def _connect(parameters: PgConnectionParameters) -> PgWireConnection:
     except BaseException:
         conn.close()
         raise
+    conn.wait = cooperative.worker_or(conn.wait)
     return conn
 
 
@@ -528,7 +531,6 @@ class _SharedConnection:
         conn = self.connection
         if conn is None or conn.closed:
             conn = _connect(self.parameters)
-            conn.wait = cooperative.worker_or(conn.wait)
             conn.share(cooperative.current_worker, cooperative.Worker.park, cooperative.Worker.unpark)
             self.connection = conn
         return conn
@@ -594,12 +596,7 @@ class PgLeaseStore:
     # -- connection -------------------------------------------------------------
 
     def _open(self) -> None:
-        if self._shared is not None:
-            conn = self._shared.open()
-        else:
-            conn = _connect(self.parameters)
-            # A greenlet worker hands its waits to the reactor; a thread blocks.
-            conn.wait = cooperative.worker_or(conn.wait)
+        conn = self._shared.open() if self._shared is not None else _connect(self.parameters)
         self._conn = conn
         self._encoding = conn.encoding
 
@@ -1021,7 +1018,7 @@ class _CommitGroup:
 
 
 # ---------------------------------------------------------------------------
-# One connection per worker thread
+# One store per worker (thread or greenlet)
 
 
 class _GreenletLocal:
